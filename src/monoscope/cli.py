@@ -1,0 +1,22 @@
+"""The `monoscope` command: one subcommand per pipeline stage, each a thin shell over a Python function."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="monoscope: harvest activations, train SAEs, study and steer features, audit models.")
+
+
+def _register() -> None:
+    # Each stage module owns its command(s); importing it here keeps this file a table of contents.
+    from .store import cli as store_cli
+    from . import demo
+
+    store_cli.register(app)
+    demo.register(app)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
