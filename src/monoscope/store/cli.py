@@ -1,0 +1,60 @@
+"""`monoscope harvest` and `monoscope store-info`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def summarize(store) -> Table:
+    """A table a researcher can read at a glance: what was harvested, how much, and its scalars."""
+    m = store.manifest
+    t = Table(title=f"activation store {store.path}", show_header=False)
+    t.add_row("model", f"{m.config.model} ({m.model_source})")
+    t.add_row("hooks", ", ".join(m.hooks))
+    t.add_row("tokens", f"{m.n_tokens:,} in {m.n_contexts:,} contexts of {m.config.context_len}")
+    t.add_row("shards", f"{len(m.shards)} ({'complete' if m.complete else 'incomplete: resume with the same command'})")
+    t.add_row("d_model / dtype", f"{m.d_model} / {m.config.dtype}")
+    t.add_row("corpus", m.config.corpus)
+    for h in m.hooks:
+        t.add_row(f"norm scalar {h}", f"{store.norm_scalar(h):.6g}  (E‖c·x‖² = {m.d_model})")
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def harvest(
+        model: str = typer.Option("smollm2-135m", help="embedded name, local directory or hub id"),
+        hooks: str = typer.Option("", help="comma-separated hook points, e.g. resid_post.15 (default: middle resid_post)"),
+        corpus: str = typer.Option("default", help="'default', a file/folder (txt, jsonl, parquet) or hf:NAME"),
+        tokens: int = typer.Option(100_000, help="tokens to harvest"),
+        out: Path = typer.Option(..., help="store directory (resumes if it holds the same configuration)"),
+        context_len: int = typer.Option(128),
+        batch_size: int = typer.Option(16),
+        shard_tokens: int = typer.Option(1 << 16, help="tokens per shard (the unit of resume)"),
+        dtype: str = typer.Option("float32", help="storage dtype: float32 or bfloat16"),
+        device: str = typer.Option("cpu"),
+    ) -> None:
+        """Record activations at hook points over a corpus into an activation store."""
+        from . import harvest as run
+
+        res = run(model, out, hooks=hooks or None, corpus=corpus, n_tokens=tokens, context_len=context_len,
+                  batch_size=batch_size, shard_tokens=shard_tokens, dtype=dtype, device=device)
+        console.print(summarize(res.store))
+        if res.new_tokens:
+            console.print(f"harvested {res.new_tokens:,} new tokens in {res.seconds:.1f}s "
+                          f"({res.tokens_per_second:,.0f} tok/s)")
+
+    @app.command("store-info")
+    def store_info(path: Path, verify: bool = typer.Option(False, help="checksum every shard file")) -> None:
+        """Describe an activation store (and optionally verify its checksums)."""
+        from . import ActivationStore
+
+        store = ActivationStore(path)
+        console.print(summarize(store))
+        if verify:
+            console.print(f"verified {store.verify_all()} files: all checksums match")

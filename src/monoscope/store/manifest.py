@@ -1,0 +1,137 @@
+"""The activation store's manifest: the single source of truth for what a store holds.
+
+A store directory is only as trustworthy as its manifest: it names the model, hook points, dtype and
+corpus (so a resumed harvest cannot silently mix configurations), lists every complete shard with
+per-file checksums (so corruption is reported by name), and carries running sums for the dataset-wide
+normalisation scalar (so a resumed harvest still gets the exact scalar of the whole store).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class StoreError(ValueError):
+    """A store directory that is missing, corrupt, or of a different configuration than requested."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory + os.replace, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class ShardInfo:
+    name: str                 # sub-directory under shards/
+    first_context: int        # index of its first context in the deterministic context stream
+    n_contexts: int
+    n_tokens: int
+    files: dict[str, str]     # file name -> sha256
+
+
+@dataclass
+class HarvestConfig:
+    """Everything that determines the bytes of a store; two harvests may share a directory only if equal."""
+
+    model: str
+    hooks: list[str]
+    corpus: str
+    context_len: int
+    dtype: str                # storage dtype: "float32" or "bfloat16"
+    add_bos: bool = True
+    model_dtype: str = ""
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class StoreManifest:
+    config: HarvestConfig
+    d_model: int
+    target_tokens: int
+    model_source: str = ""
+    shards: list[ShardInfo] = field(default_factory=list)
+    sq_norm_sum: dict[str, float] = field(default_factory=dict)   # over non-special tokens
+    norm_count: int = 0                                          # non-special tokens counted
+    complete: bool = False
+    format_version: int = FORMAT_VERSION
+    monoscope_version: str = ""
+
+    # ---- derived ----------------------------------------------------------------------------------
+    @property
+    def hooks(self) -> list[str]:
+        return list(self.config.hooks)
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(s.n_tokens for s in self.shards)
+
+    @property
+    def n_contexts(self) -> int:
+        return sum(s.n_contexts for s in self.shards)
+
+    def norm_scalar(self, hook: str) -> float:
+        """The scalar c with E‖c·x‖² = d_model over the store (the paper's preprocessing)."""
+        if hook not in self.config.hooks:
+            raise StoreError(f"hook {hook!r} is not in this store; it holds {', '.join(self.config.hooks)}")
+        if self.norm_count == 0 or self.sq_norm_sum.get(hook, 0.0) <= 0:
+            return 1.0
+        return math.sqrt(self.d_model / (self.sq_norm_sum[hook] / self.norm_count))
+
+    # ---- io ---------------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["norm_scalars"] = {h: self.norm_scalar(h) for h in self.config.hooks}
+        d["n_tokens"], d["n_contexts"] = self.n_tokens, self.n_contexts
+        return json.dumps(d, indent=1)
+
+    def save(self, directory: Path) -> None:
+        atomic_write_text(Path(directory) / MANIFEST, self.to_json())
+
+    @classmethod
+    def load(cls, directory: Path) -> "StoreManifest":
+        path = Path(directory) / MANIFEST
+        if not path.exists():
+            raise StoreError(f"{directory} is not an activation store: no {MANIFEST} "
+                             f"(create one with `monoscope harvest`)")
+        try:
+            d: dict[str, Any] = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise StoreError(f"{path} is not valid JSON ({e}); the store's manifest is corrupt") from e
+        if d.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"{path} has format_version {d.get('format_version')!r}; this monoscope reads "
+                             f"version {FORMAT_VERSION}")
+        for derived in ("norm_scalars", "n_tokens", "n_contexts"):
+            d.pop(derived, None)
+        d["config"] = HarvestConfig(**d["config"])
+        d["shards"] = [ShardInfo(**s) for s in d["shards"]]
+        return cls(**d)

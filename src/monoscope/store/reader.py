@@ -1,0 +1,183 @@
+"""Reading an activation store: memory-mapped random access and bounded-memory shuffled batches.
+
+SAE training wants i.i.d. rows from a store that may be far larger than RAM. The shuffled iterator
+therefore never holds more than `buffer_tokens` rows (plus one batch of carry-over): it visits shards in a
+seeded random order, loads a group of shards that fits the buffer, permutes rows inside the group, and
+yields batches. The order is a pure function of (seed, epoch), which is what makes trainer resume exact.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .manifest import StoreError, StoreManifest, sha256_file
+
+SHARDS_DIR = "shards"
+
+
+def hook_file(hook: str) -> str:
+    return f"act.{hook}.npy"
+
+
+def to_torch(arr: np.ndarray, stored_dtype: str) -> torch.Tensor:
+    """numpy has no bfloat16: bf16 rows are stored as their uint16 bit patterns and reinterpreted here."""
+    if stored_dtype == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(arr).view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+class ActivationStore:
+    """A harvested store on disk (see `monoscope.store.harvest`)."""
+
+    def __init__(self, path: str | Path, verify: bool = True):
+        self.path = Path(path)
+        self.manifest = StoreManifest.load(self.path)
+        self.verify = verify
+        self._verified: set[str] = set()
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return (f"ActivationStore({str(self.path)!r}: {m.n_tokens:,} tokens × {m.d_model} of {m.config.model} "
+                f"at {', '.join(m.hooks)}, {len(m.shards)} shards, {m.config.dtype})")
+
+    # ---- metadata ---------------------------------------------------------------------------------
+    @property
+    def hooks(self) -> list[str]:
+        return self.manifest.hooks
+
+    @property
+    def d_model(self) -> int:
+        return self.manifest.d_model
+
+    @property
+    def n_tokens(self) -> int:
+        return self.manifest.n_tokens
+
+    def norm_scalar(self, hook: str) -> float:
+        return self.manifest.norm_scalar(hook)
+
+    def _check_hook(self, hook: str) -> None:
+        if hook not in self.manifest.hooks:
+            raise StoreError(f"hook {hook!r} is not in store {self.path}; it holds {', '.join(self.hooks)}")
+
+    @cached_property
+    def _offsets(self) -> np.ndarray:
+        return np.cumsum([0] + [s.n_tokens for s in self.manifest.shards])
+
+    # ---- shard access -----------------------------------------------------------------------------
+    def _shard_file(self, i: int, name: str) -> Path:
+        info = self.manifest.shards[i]
+        path = self.path / SHARDS_DIR / info.name / name
+        if not path.exists():
+            raise StoreError(f"shard {info.name} is missing {name} ({path}); the store is incomplete or corrupt")
+        if self.verify and str(path) not in self._verified:
+            if sha256_file(path) != info.files[name]:
+                raise StoreError(f"shard {info.name}: checksum mismatch in {name} ({path}); the file is corrupt. "
+                                 f"Delete shards/{info.name} and its manifest entry, or re-harvest")
+            self._verified.add(str(path))
+        return path
+
+    def shard_array(self, i: int, name: str) -> np.ndarray:
+        """A read-only memory map of one shard file (`tokens`, `doc_ids`, `special`, or a hook name)."""
+        fname = hook_file(name) if name in self.manifest.hooks else f"{name}.npy"
+        return np.load(self._shard_file(i, fname), mmap_mode="r")
+
+    def verify_all(self) -> int:
+        """Checksum every file of every shard; returns the number of files checked."""
+        n = 0
+        for i, info in enumerate(self.manifest.shards):
+            for fname in info.files:
+                self._shard_file(i, fname)
+                n += 1
+        return n
+
+    def _locate(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        index = np.asarray(index, dtype=np.int64)
+        if index.size and (index.min() < 0 or index.max() >= self.n_tokens):
+            raise IndexError(f"token index out of range [0, {self.n_tokens})")
+        shard = np.searchsorted(self._offsets, index, side="right") - 1
+        return shard, index - self._offsets[shard]
+
+    def get(self, hook: str, index, normalize: bool = False) -> torch.Tensor:
+        """Rows at global token indices (random access through memory maps), as float32."""
+        self._check_hook(hook)
+        index = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        out = self._gather(hook, *self._locate(index))
+        return out * self.norm_scalar(hook) if normalize else out
+
+    def tokens(self, index) -> np.ndarray:
+        index = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        shard, local = self._locate(index)
+        return np.array([self.shard_array(int(s), "tokens")[int(j)] for s, j in zip(shard, local)], dtype=np.int64)
+
+    def iter_shards(self, hook: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(shard index, activations memmap, token ids) in store order: for passes that need context."""
+        self._check_hook(hook)
+        for i in range(len(self.manifest.shards)):
+            yield i, self.shard_array(i, hook), self.shard_array(i, "tokens")
+
+    # ---- shuffled batches -------------------------------------------------------------------------
+    def n_rows(self, skip_special: bool = True) -> int:
+        if not skip_special:
+            return self.n_tokens
+        return int(sum(int((~np.asarray(self.shard_array(i, "special"))).sum())
+                       for i in range(len(self.manifest.shards))))
+
+    def batches(self, hook: str, batch_size: int, seed: int = 0, skip_special: bool = True,
+                normalize: bool = True, start_batch: int = 0, buffer_tokens: int = 1 << 20,
+                shuffle: bool = True, epoch: int = 0, device: str | torch.device = "cpu",
+                ) -> Iterator[torch.Tensor]:
+        """One epoch of float32 batches [batch_size, d_model]; the last partial batch is dropped.
+
+        `start_batch` skips batches without reading their activations, so a resumed trainer continues on
+        exactly the rows it would have seen. Peak memory ≈ (buffer_tokens + batch_size) × d_model × 4 bytes.
+        """
+        self._check_hook(hook)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        rng = np.random.default_rng([seed, epoch])
+        n_shards = len(self.manifest.shards)
+        order = rng.permutation(n_shards) if shuffle else np.arange(n_shards)
+        groups: list[list[int]] = []
+        for s in order:
+            if groups and sum(self.manifest.shards[j].n_tokens for j in groups[-1]) \
+                    + self.manifest.shards[s].n_tokens <= buffer_tokens:
+                groups[-1].append(int(s))
+            else:
+                groups.append([int(s)])
+        scale = self.norm_scalar(hook) if normalize else 1.0
+        # Rows are handled as references (shard, local row) until a batch is actually due, so skipping
+        # batches on resume reads only the cheap `special` masks, never activation files.
+        carry = (np.empty(0, np.int64), np.empty(0, np.int64))
+        emitted = 0
+        for group in groups:
+            keep = [np.nonzero(~np.asarray(self.shard_array(s, "special")))[0] if skip_special
+                    else np.arange(self.manifest.shards[s].n_tokens) for s in group]
+            shard_ids = np.concatenate([np.full(len(k), s, np.int64) for s, k in zip(group, keep)])
+            local = np.concatenate(keep).astype(np.int64)
+            perm = rng.permutation(len(local)) if shuffle else np.arange(len(local))
+            refs = (np.concatenate([carry[0], shard_ids[perm]]), np.concatenate([carry[1], local[perm]]))
+            n_full = len(refs[0]) // batch_size
+            if emitted + n_full > start_batch:
+                first = max(0, start_batch - emitted)
+                rows = self._gather(hook, refs[0][first * batch_size:n_full * batch_size],
+                                    refs[1][first * batch_size:n_full * batch_size])
+                for b in range(n_full - first):
+                    batch = rows[b * batch_size:(b + 1) * batch_size]
+                    yield (batch * scale if scale != 1.0 else batch).to(device)
+            emitted += n_full
+            carry = (refs[0][n_full * batch_size:], refs[1][n_full * batch_size:])
+
+    def _gather(self, hook: str, shard_ids: np.ndarray, local: np.ndarray) -> torch.Tensor:
+        out = torch.empty(len(local), self.d_model, dtype=torch.float32)
+        for s in np.unique(shard_ids):
+            sel = np.nonzero(shard_ids == s)[0]
+            order = np.argsort(local[sel], kind="stable")
+            arr = self.shard_array(int(s), hook)
+            rows = to_torch(arr[local[sel][order]], self.manifest.config.dtype).float()
+            out[torch.from_numpy(sel[order])] = rows
+        return out

@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny real models built in-test, so the suite needs no hub and stays fast."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TEXT = ("In the beginning God created the heavens and the earth . The earth was formless and empty . "
+        "Darkness was on the surface of the deep and the Spirit of God was hovering over the waters . "
+        "def main ( ) : return 42 . The quick brown fox jumps over the lazy dog .")
+
+
+def make_tokenizer():
+    """A word-level tokenizer trained on a sentence, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.train_from_iterator([TEXT], trainers.WordLevelTrainer(special_tokens=["<unk>", "<bos>", "<eos>", "<pad>"]))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<bos>", eos_token="<eos>",
+                                   pad_token="<pad>")
+
+
+def make_tiny_llama(vocab_size: int, seed: int = 0, layers: int = 3, hidden: int = 32):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=3)
+    return LlamaForCausalLM(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm():
+    from monoscope.models import from_model
+
+    tok = make_tokenizer()
+    return from_model(make_tiny_llama(len(tok)), tok, name="tiny-llama")
+
+
+@pytest.fixture()
+def text_corpus(tmp_path):
+    """A small jsonl corpus of distinct documents."""
+    import json
+
+    words = TEXT.split()
+    path = tmp_path / "corpus.jsonl"
+    with open(path, "w") as f:
+        for i in range(120):
+            doc = " ".join(words[(i * 7 + j) % len(words)] for j in range(20 + i % 30))
+            f.write(json.dumps({"text": doc}) + "\n")
+    return path
