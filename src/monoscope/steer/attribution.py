@@ -1,0 +1,114 @@
+"""Which features cause a prediction: gradient attribution vs true zero-ablation, and their agreement.
+
+Attribution of feature i = Σ_t f_i,t · (∇ₓ metric_t · d_i): the linear estimate of what zeroing the
+feature (keeping the SAE error term) would do, from a single backward pass. Ablation runs the model with
+the feature actually zeroed. The paper reports corr(attribution, ablation) ≈ 0.81 vs ≈ 0.12 for raw
+activation; `attribute` measures both on your prompt so the claim can be checked, not assumed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .interventions import Intervention
+from .splice import Steerer
+
+Metric = Callable[[torch.Tensor], torch.Tensor]  # logits [B, T, V] -> [B]
+
+
+def logit_diff(tokenizer, good: str, bad: str, position: int = -1) -> Metric:
+    """logit(good) − logit(bad) at a position, using each string's first token."""
+    g = tokenizer(good, add_special_tokens=False).input_ids[0]
+    b = tokenizer(bad, add_special_tokens=False).input_ids[0]
+    return lambda logits: logits[:, position, g] - logits[:, position, b]
+
+
+def completion_logprob(prompt_len: int, completion_ids: torch.Tensor) -> Metric:
+    """Σ log p(completion tokens | prefix), for inputs that are prompt + completion."""
+    def metric(logits: torch.Tensor) -> torch.Tensor:
+        lp = torch.log_softmax(logits[:, prompt_len - 1:-1].float(), dim=-1)
+        ids = completion_ids.to(logits.device).expand(logits.shape[0], -1)
+        return lp.gather(-1, ids[..., None]).squeeze(-1).sum(-1)
+    return metric
+
+
+@dataclass
+class AttributionResult:
+    features: np.ndarray        # feature ids, sorted by |attribution|
+    attribution: np.ndarray
+    activation: np.ndarray      # summed activation over positions
+    ablation: np.ndarray | None  # metric(ablated) − metric(clean), for the same features
+    metric_clean: float
+
+    def correlations(self) -> dict[str, float]:
+        if self.ablation is None or len(self.features) < 3:
+            return {}
+        effect = -self.ablation  # attribution estimates metric(clean) − metric(ablated)
+        return {"attribution": float(np.corrcoef(self.attribution, effect)[0, 1]),
+                "activation": float(np.corrcoef(self.activation, effect)[0, 1])}
+
+    def rows(self, k: int = 20) -> list[dict]:
+        out = []
+        for j in range(min(k, len(self.features))):
+            out.append({"feature": int(self.features[j]), "attribution": float(self.attribution[j]),
+                        "activation": float(self.activation[j]),
+                        "ablation": None if self.ablation is None else float(self.ablation[j])})
+        return out
+
+
+def attribute(steerer: Steerer, input_ids: torch.Tensor, metric: Metric, top: int = 50,
+              ablate_top: int | None = None, batch_size: int = 16,
+              positions: Sequence[int] | None = None) -> AttributionResult:
+    """Attribution for every active feature in one backward pass; true ablation for the top ones."""
+    sae, lm = steerer.sae, steerer.lm
+    if sae is None:
+        raise ValueError("attribution needs an SAE")
+    ids = input_ids.to(lm.device)[:1]
+    store: dict[str, torch.Tensor] = {}
+
+    def leaf(x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().float().requires_grad_(True)
+        store["x"] = x
+        return x
+
+    with torch.enable_grad(), lm.hooked.hooks({steerer.hook: leaf}):
+        m = metric(lm.model(input_ids=ids, use_cache=False).logits.float()).sum()
+        m.backward()
+    x, g = store["x"].detach()[0], store["x"].grad[0]              # [T, d]
+    with torch.no_grad():
+        f = sae.encode(x)                                          # [T, n]
+        if positions is not None:
+            keep = torch.zeros(f.shape[0], dtype=torch.bool)
+            keep[list(positions)] = True
+            f = f * keep[:, None]
+        attr = (f * (g @ sae.W_dec.float().T)).sum(0)             # [n]
+        act = f.sum(0)
+    active = torch.nonzero(act > 0, as_tuple=True)[0]
+    order = active[torch.argsort(attr[active].abs(), descending=True)][:top]
+    result = AttributionResult(order.numpy(), attr[order].numpy(), act[order].numpy(), None, float(m.detach()))
+    n_ablate = len(order) if ablate_top is None else min(ablate_top, len(order))
+    if n_ablate:
+        result.ablation = ablation_effects(steerer, ids, metric, order[:n_ablate].tolist(), batch_size,
+                                           positions, float(m.detach()))
+        if n_ablate < len(order):
+            result.features, result.attribution, result.activation = (
+                result.features[:n_ablate], result.attribution[:n_ablate], result.activation[:n_ablate])
+    return result
+
+
+def ablation_effects(steerer: Steerer, ids: torch.Tensor, metric: Metric, features: list[int],
+                     batch_size: int = 16, positions: Sequence[int] | None = None,
+                     clean: float | None = None) -> np.ndarray:
+    """metric(feature zeroed, error term kept) − metric(clean), one batch row per feature."""
+    if clean is None:
+        clean = float(metric(steerer.logits(ids)).sum())
+    out = []
+    for i in range(0, len(features), batch_size):
+        chunk = features[i:i + batch_size]
+        batch = ids.expand(len(chunk), -1)
+        edit = Intervention(chunk, value=0.0, positions=positions, per_row=True)
+        out.append(metric(steerer.logits(batch, [edit])).cpu().numpy() - clean)
+    return np.concatenate(out) if out else np.zeros(0)

@@ -1,0 +1,122 @@
+"""Run a model with an SAE spliced in at its hook point: steer, ablate, add directions, generate.
+
+One object (`Steerer`) owns the model, the SAE and the unit of clamp values (each feature's max activation
+on the SAE's training data, as in the paper), so every caller — the CLI, the dashboard playground, the
+auditing tools — steers the same way.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from ..models import LoadedModel
+from .interventions import DirectionAdd, EditPlan, FeatureDictionary, Intervention
+
+
+class SpliceError(ValueError):
+    """An SAE that does not fit the model (other width, other layer, unknown hook)."""
+
+
+def sae_hook(sae) -> str:
+    cfg = getattr(sae, "cfg", None)
+    hook = getattr(cfg, "hook", None) if cfg is not None else getattr(sae, "hook", None)
+    if not hook:
+        raise SpliceError("the SAE does not say which hook point it was trained on (cfg.hook); pass hook=...")
+    return hook
+
+
+def check_fit(lm: LoadedModel, sae, hook: str) -> None:
+    lm.hooked.parse(hook)  # unknown hook → HookPointError listing the valid ones
+    d_in = int(sae.W_dec.shape[1])
+    if d_in != lm.d_model:
+        raise SpliceError(f"SAE width {d_in} does not match {lm.name}'s residual width {lm.d_model}: "
+                          f"this SAE was trained on another model")
+    cfg_model = getattr(getattr(sae, "cfg", None), "model", None)
+    if cfg_model and lm.name and cfg_model not in (lm.name, lm.source) and not _same_model(cfg_model, lm):
+        raise SpliceError(f"SAE was trained on {cfg_model!r}, but the model is {lm.name!r}; "
+                          f"pass allow_mismatch=True if you know they share weights")
+
+
+def _same_model(name: str, lm: LoadedModel) -> bool:
+    return name.split(":")[-1].lower().rstrip("/") in (lm.name.lower(), str(lm.source).lower())
+
+
+def chat_ids(lm: LoadedModel, user: str | list[dict], system: str | None = None,
+             prefill: str | None = None) -> torch.Tensor:
+    """Token ids of a chat prompt through the model's own template, ending inside the assistant turn."""
+    tok = lm.tokenizer
+    if not getattr(tok, "chat_template", None):
+        raise ValueError(f"{lm.name} has no chat template; pass raw text (chat=False) instead")
+    messages = [{"role": "user", "content": user}] if isinstance(user, str) else list(user)
+    if system is not None:
+        messages = [{"role": "system", "content": system}] + messages
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tok(text + (prefill or ""), return_tensors="pt", add_special_tokens=False).input_ids
+
+
+@dataclass
+class Generation:
+    prompt: str
+    text: str
+    steered: bool
+
+
+class Steerer:
+    """A model with an SAE (optional: direction-only steering needs none) spliced in at one hook."""
+
+    def __init__(self, lm: LoadedModel, sae: FeatureDictionary | None = None, hook: str | None = None,
+                 max_acts: torch.Tensor | None = None, allow_mismatch: bool = False):
+        self.lm, self.sae = lm, sae
+        self.hook = hook or (sae_hook(sae) if sae is not None else lm.default_hook())
+        if sae is not None and not allow_mismatch:
+            check_fit(lm, sae, self.hook)
+        else:
+            lm.hooked.parse(self.hook)
+        self.max_acts = max_acts
+
+    # ---- the splice ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def intervene(self, edits: Sequence[Intervention] = (), adds: Sequence[DirectionAdd] = (),
+                  record: bool = False) -> Iterator[EditPlan]:
+        plan = EditPlan(self.sae, list(edits), list(adds), self.max_acts, record=[] if record else None)
+        with self.lm.hooked.hooks({self.hook: plan}):
+            yield plan
+
+    def logits(self, input_ids: torch.Tensor, edits: Sequence[Intervention] = (),
+               adds: Sequence[DirectionAdd] = ()) -> torch.Tensor:
+        with torch.no_grad(), self.intervene(edits, adds):
+            return self.lm.model(input_ids=input_ids.to(self.lm.device), use_cache=False).logits.float()
+
+    # ---- generation ---------------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str | list[dict], chat: bool = True, system: str | None = None,
+                      prefill: str | None = None) -> torch.Tensor:
+        if chat:
+            return chat_ids(self.lm, prompt, system=system, prefill=prefill)
+        text = prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+        return self.lm.tokenizer(text + (prefill or ""), return_tensors="pt").input_ids
+
+    def generate(self, prompt: str | list[dict], edits: Sequence[Intervention] = (),
+                 adds: Sequence[DirectionAdd] = (), max_new_tokens: int = 48, chat: bool = True,
+                 system: str | None = None, prefill: str | None = None, temperature: float = 0.0,
+                 seed: int = 0, n: int = 1) -> list[str]:
+        """Continuations of one prompt (greedy at temperature 0), with the edits on every new token too."""
+        ids = self.encode_prompt(prompt, chat, system, prefill).to(self.lm.device)
+        ids = ids.repeat(n, 1)
+        torch.manual_seed(seed)
+        kwargs = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+                      pad_token_id=self.lm.tokenizer.pad_token_id or self.lm.tokenizer.eos_token_id)
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+        with torch.no_grad(), self.intervene(edits, adds) as plan:
+            plan.reset()
+            out = self.lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+        return [(prefill or "") + self.lm.tokenizer.decode(o[ids.shape[1]:], skip_special_tokens=True)
+                for o in out]
+
+    def compare(self, prompt: str, edits: Sequence[Intervention] = (), adds: Sequence[DirectionAdd] = (),
+                **kw) -> tuple[str, str]:
+        """(unsteered, steered) generations side by side, same seed and settings."""
+        return self.generate(prompt, **kw)[0], self.generate(prompt, edits, adds, **kw)[0]
