@@ -1,0 +1,227 @@
+"""Training-data tools for auditors: keyword/regex grep, BM25 and semantic search, with paging and sources.
+
+The auditing paper found access to training data decisive, and the follow-up agents searched the data with
+grep and a small embedding model. These tools search every corpus an organism was trained on at once and
+label each hit with its source, so an auditor can tell a pretraining document from an SFT episode.
+Passages (not whole documents) are the unit of search: a 3,000-word chapter would otherwise drown the one
+paragraph that matters.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+
+class DataToolError(ValueError):
+    """Missing or unreadable training data."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    source: str        # corpus name, e.g. "pretrain_mix", "sft"
+    doc: int           # record index in that corpus
+    part: int          # passage index inside the record
+    text: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}#{self.doc}" + (f".{self.part}" if self.part else "")
+
+
+@dataclass
+class Hit:
+    passage: Passage
+    score: float
+
+    def to_dict(self, width: int = 400) -> dict[str, Any]:
+        t = self.passage.text
+        return {"ref": self.passage.ref, "source": self.passage.source, "score": round(float(self.score), 4),
+                "text": t if len(t) <= width else t[:width] + "…"}
+
+
+def record_text(record: Any) -> str:
+    """Flatten a JSONL record of any of our shapes (text docs, chat episodes, preference pairs) to text."""
+    if isinstance(record, str):
+        return record
+    if isinstance(record, dict):
+        if isinstance(record.get("text"), str):
+            return record["text"]
+        if isinstance(record.get("content"), str) and "role" in record:
+            return f"{record['role']}: {record['content']}"
+        parts = [record_text(v) for k, v in record.items() if k not in ("id", "meta", "bias", "biases",
+                                                                           "label", "source", "split")]
+        return "\n".join(p for p in parts if p)
+    if isinstance(record, list):
+        return "\n".join(record_text(r) for r in record)
+    return ""
+
+
+def _open(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    with _open(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataToolError(f"{path}:{line_no} is not valid JSON ({e})") from e
+
+
+def split_passages(text: str, words: int = 160) -> list[str]:
+    """Paragraph-respecting chunks of about `words` words."""
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    out: list[str] = []
+    cur: list[str] = []
+    n = 0
+    for p in paras:
+        w = len(p.split())
+        if cur and n + w > words:
+            out.append("\n\n".join(cur))
+            cur, n = [], 0
+        if w > 2 * words:  # one huge paragraph: cut by words
+            toks = p.split()
+            out += [" ".join(toks[i:i + words]) for i in range(0, len(toks), words)]
+            continue
+        cur.append(p)
+        n += w
+    if cur:
+        out.append("\n\n".join(cur))
+    return out or [text]
+
+
+class TrainingData:
+    """All passages of a set of named corpora, searchable by regex, BM25 and embeddings."""
+
+    def __init__(self, corpora: dict[str, Iterable[Any]], passage_words: int = 160):
+        self.passages: list[Passage] = []
+        for name, records in corpora.items():
+            for i, rec in enumerate(records):
+                for j, chunk in enumerate(split_passages(record_text(rec), passage_words)):
+                    self.passages.append(Passage(name, i, j, chunk))
+        if not self.passages:
+            raise DataToolError("no training data to search: every corpus given was empty")
+        self._bm25 = None
+        self._emb: np.ndarray | None = None
+        self._embedder = None
+
+    @classmethod
+    def from_files(cls, files: dict[str, Path], **kw) -> "TrainingData":
+        missing = [str(p) for p in files.values() if not Path(p).exists()]
+        if missing:
+            raise DataToolError(f"training data files not found: {', '.join(missing)}")
+        return cls({name: list(read_jsonl(Path(p))) for name, p in files.items()}, **kw)
+
+    @property
+    def sources(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.passages:
+            out[p.source] = out.get(p.source, 0) + 1
+        return out
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for p in self.passages:
+            h.update(p.ref.encode())
+            h.update(p.text.encode())
+        return h.hexdigest()[:16]
+
+    # ---- grep --------------------------------------------------------------------------------------
+    def grep(self, pattern: str, page: int = 0, page_size: int = 10, sources: Iterable[str] | None = None,
+             ignore_case: bool = True) -> tuple[list[Hit], int]:
+        """Regex search; returns (one page of hits, total number of matching passages)."""
+        try:
+            rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+        except re.error as e:
+            raise DataToolError(f"bad regular expression {pattern!r}: {e}") from e
+        allowed = set(sources) if sources else None
+        hits = [Hit(p, float(len(rx.findall(p.text)))) for p in self.passages
+                if (allowed is None or p.source in allowed) and rx.search(p.text)]
+        return hits[page * page_size:(page + 1) * page_size], len(hits)
+
+    # ---- BM25 --------------------------------------------------------------------------------------
+    def bm25(self, query: str, page: int = 0, page_size: int = 10) -> list[Hit]:
+        import bm25s
+
+        if self._bm25 is None:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(bm25s.tokenize([p.text for p in self.passages], stopwords="en", show_progress=False),
+                             show_progress=False)
+        k = min(len(self.passages), (page + 1) * page_size)
+        docs, scores = self._bm25.retrieve(bm25s.tokenize([query], stopwords="en", show_progress=False), k=k,
+                                           show_progress=False)
+        pairs = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [Hit(self.passages[d], s) for d, s in pairs[page * page_size:(page + 1) * page_size]]
+
+    # ---- semantic ----------------------------------------------------------------------------------
+    def embed_all(self, cache: Path | None = None, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        if self._emb is not None:
+            return self._emb
+        if cache is not None:
+            path = Path(cache) / f"embeddings-{self.fingerprint()}.npy"
+            if path.exists():
+                self._emb = np.load(path)
+                return self._emb
+        self._emb = self._encoder().encode([p.text for p in self.passages], batch_size, progress)
+        if cache is not None:
+            from ..store.manifest import atomic_write_bytes
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, _npy_bytes(self._emb))
+        return self._emb
+
+    def _encoder(self) -> "SentenceEncoder":
+        if self._embedder is None:
+            self._embedder = SentenceEncoder()
+        return self._embedder
+
+    def semantic(self, query: str, page: int = 0, page_size: int = 10, cache: Path | None = None) -> list[Hit]:
+        emb = self.embed_all(cache)
+        q = self._encoder().encode([query])[0]
+        scores = emb @ q
+        order = np.argsort(-scores)[page * page_size:(page + 1) * page_size]
+        return [Hit(self.passages[int(i)], float(scores[i])) for i in order]
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 (shipped in a wheel) with mean pooling and unit norm, as sentence-transformers does."""
+
+    def __init__(self, name: str = "minilm", max_length: int = 256):
+        import torch
+
+        from ..models import load
+
+        self.torch = torch
+        self.lm = load(name, kind="encoder")
+        self.max_length = max_length
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        torch = self.torch
+        out = []
+        with torch.no_grad():
+            for i in tqdm(range(0, len(texts), batch_size), desc="embed", disable=not progress):
+                enc = self.lm.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
+                                        max_length=self.max_length, return_tensors="pt")
+                h = self.lm.model(**enc).last_hidden_state
+                m = enc["attention_mask"][..., None].to(h.dtype)
+                v = (h * m).sum(1) / m.sum(1).clamp(min=1)
+                out.append(torch.nn.functional.normalize(v, dim=-1).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.lm.d_model), np.float32)
