@@ -9,10 +9,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 def _register() -> None:
     # Each stage module owns its command(s); importing it here keeps this file a table of contents.
-    from .store import cli as store_cli
     from . import demo
+    from .llm import cli as llm_cli
+    from .store import cli as store_cli
 
     store_cli.register(app)
+    llm_cli.register(app)
     demo.register(app)
 
 
