@@ -56,3 +56,33 @@ def text_corpus(tmp_path):
             doc = " ".join(words[(i * 7 + j) % len(words)] for j in range(20 + i % 30))
             f.write(json.dumps({"text": doc}) + "\n")
     return path
+
+
+CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}\n"
+                 "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def make_chat_tokenizer():
+    """Byte-level BPE with chat special tokens and a template: a tiny stand-in for an instruct tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|pad|>", "<|bos|>", "<|eos|>", "<|system|>", "<|user|>", "<|assistant|>"]
+    tok.train_from_iterator([TEXT * 3], trainers.BpeTrainer(vocab_size=300, special_tokens=special,
+                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|eos|>",
+                                   pad_token="<|pad|>")
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_lm():
+    """A tiny random Llama with a chat-template tokenizer (for chat/prefill/persona plumbing)."""
+    from monoscope.models import from_model
+
+    tok = make_chat_tokenizer()
+    return from_model(make_tiny_llama(len(tok), seed=1), tok, name="tiny-chat")
