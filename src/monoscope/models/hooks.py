@@ -180,7 +180,8 @@ class HookedModel:
 
     @contextlib.contextmanager
     def hooks(self, fns: dict[str, Callable[[torch.Tensor], torch.Tensor | None]]) -> Iterator[None]:
-        handles = [self._register(self.parse(name), fn) for name, fn in fns.items()]
+        parsed = [(self.parse(name), fn) for name, fn in fns.items()]  # all names checked before any hook
+        handles = [self._register(pt, fn) for pt, fn in parsed]
         try:
             yield
         finally:
