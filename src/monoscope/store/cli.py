@@ -38,12 +38,13 @@ def register(app: typer.Typer) -> None:
         shard_tokens: int = typer.Option(1 << 16, help="tokens per shard (the unit of resume)"),
         dtype: str = typer.Option("float32", help="storage dtype: float32 or bfloat16"),
         device: str = typer.Option("cpu"),
+        text_key: str = typer.Option("text", help="jsonl field / parquet column holding the text"),
     ) -> None:
         """Record activations at hook points over a corpus into an activation store."""
         from . import harvest as run
 
         res = run(model, out, hooks=hooks or None, corpus=corpus, n_tokens=tokens, context_len=context_len,
-                  batch_size=batch_size, shard_tokens=shard_tokens, dtype=dtype, device=device)
+                  batch_size=batch_size, shard_tokens=shard_tokens, dtype=dtype, device=device, text_key=text_key)
         console.print(summarize(res.store))
         if res.new_tokens:
             console.print(f"harvested {res.new_tokens:,} new tokens in {res.seconds:.1f}s "

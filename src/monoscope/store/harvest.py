@@ -76,7 +76,7 @@ def _batched(it: Iterable, n: int) -> Iterator[list]:
 def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | str | None = None,
             corpus: str = "default", n_tokens: int = 100_000, context_len: int = 128, batch_size: int = 16,
             shard_tokens: int = 1 << 16, dtype: str = "float32", device: str | None = None,
-            add_bos: bool = True, progress: bool = True) -> HarvestResult:
+            add_bos: bool = True, text_key: str = "text", progress: bool = True) -> HarvestResult:
     """Harvest `n_tokens` tokens of activations at `hooks` (default: the middle residual stream) into `out`.
 
     Resumes a killed harvest of the same configuration; refuses a non-empty directory of another one.
@@ -90,7 +90,7 @@ def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | st
     points = [p.name for p in hooked.parse_many(hooks if hooks is not None else lm.default_hook())]
     out = Path(out)
     cfg = HarvestConfig(model=lm.name, hooks=points, corpus=corpus, context_len=context_len, dtype=dtype,
-                        add_bos=add_bos, model_dtype=str(next(lm.model.parameters()).dtype).replace("torch.", ""))
+                        add_bos=add_bos, text_key=text_key, model_dtype=str(next(lm.model.parameters()).dtype).replace("torch.", ""))
     manifest = _open_or_create(out, cfg, lm, n_tokens)
     target_contexts = -(-n_tokens // context_len)
     done = manifest.n_contexts
@@ -100,7 +100,7 @@ def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | st
         manifest.save(out)
         return HarvestResult(ActivationStore(out), 0.0, 0, done * context_len)
 
-    stream = iter_contexts(iter_documents(corpus), lm.tokenizer, context_len, add_bos=add_bos)
+    stream = iter_contexts(iter_documents(corpus, text_key=text_key), lm.tokenizer, context_len, add_bos=add_bos)
     stream = islice(stream, done, target_contexts)
     dev = lm.device
     writer = _ShardWriter(out, manifest)

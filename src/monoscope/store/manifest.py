@@ -72,6 +72,7 @@ class HarvestConfig:
     dtype: str                # storage dtype: "float32" or "bfloat16"
     add_bos: bool = True
     model_dtype: str = ""
+    text_key: str = "text"    # field/column holding the text in jsonl/parquet corpora
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
