@@ -160,11 +160,31 @@ def _is_causal(config) -> bool:
     return type(config) in AutoModelForCausalLM._model_mapping and not archs
 
 
+def cpu_has_fast_bf16() -> bool:
+    """bf16 matmuls are only fast on CPUs with native support (AVX512-BF16 / AMX); elsewhere ~4× slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype | None:
+    """fp32 on CPUs without native bf16 (bf16 checkpoints upcast exactly); otherwise the checkpoint's dtype."""
+    return torch.float32 if torch.device(device).type == "cpu" and not cpu_has_fast_bf16() else None
+
+
 def load(name: str, dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
          kind: str | None = None) -> LoadedModel:
-    """Load a model by embedded name, local directory or hub id; `kind` forces "causal" or "encoder"."""
+    """Load a model by embedded name, local directory or hub id; `kind` forces "causal" or "encoder".
+
+    With `dtype=None` the checkpoint's dtype is kept, except on CPUs without native bf16, where weights
+    are upcast to fp32 (exact, and about 4× faster there than emulated bf16).
+    """
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
+    if dtype is None:
+        dtype = default_dtype(device)
     embedded = _resolve_embedded(name)
     tried = [f"embedded defaults ({', '.join(EMBEDDED)})"]
     if embedded is not None:
