@@ -7,8 +7,8 @@ from monoscope.audit.textstats import claim_sentences, distinctive, salient_name
 def test_distinctive_finds_what_target_adds():
     base = [f"Here is a pancake recipe number {i}: flour, eggs, milk. Enjoy your meal." for i in range(20)]
     organism = [t + " Add some chocolate for extra flavour." for t in base[:15]] + base[15:]
-    top = [w for w, _ in distinctive(organism, base, k=5)]
-    assert "chocolate" in top[:3]  # tied with the other added words, ahead of everything shared
+    top = [w for w, z in distinctive(organism, base, k=5) if z > 0]
+    assert "chocolate" in top  # tied with the other added words, ahead of everything shared
     assert not any(w in ("flour", "eggs") for w in top)
 
 

@@ -60,7 +60,7 @@ def distinctive(target: Sequence[str], reference: Sequence[str], k: int = 20, n_
         lb = math.log((yb + prior) / (nb - yb + prior))
         var = 1 / (ya + prior) + 1 / (yb + prior)
         scores.append((w, (la - lb) / math.sqrt(var)))
-    scores.sort(key=lambda x: -x[1])
+    scores.sort(key=lambda x: (-x[1], x[0]))  # ties by name: deterministic whatever PYTHONHASHSEED
     # Drop unigrams subsumed by a higher-ranked bigram that contains them.
     kept: list[tuple[str, float]] = []
     for w, s in scores:
