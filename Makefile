@@ -21,6 +21,11 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q -e ".[dev]"
+	# Browser tests drive Debian's Chromium through playwright (never a playwright-downloaded browser).
+	# Install it when missing and we can (root + apt); otherwise those tests skip and say why.
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium: browser tests will be skipped"; fi
 	touch $@
 
 install: $(VENV)/.installed

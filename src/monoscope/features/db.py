@@ -240,7 +240,7 @@ class FeatureDB:
     def map_points(self) -> list[dict]:
         return self.query("""SELECT f.feature, f.map_x AS x, f.map_y AS y, f.density, e.explanation
                              FROM features f LEFT JOIN explanations e ON e.feature = f.feature
-                             WHERE NOT isnan(f.map_x) ORDER BY f.feature""")
+                             WHERE f.map_x IS NOT NULL AND f.map_y IS NOT NULL ORDER BY f.feature""")
 
     def examples(self, feature: int, kind: str | None = None) -> list[dict]:
         f = self.check_feature(feature)

@@ -875,7 +875,9 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
         "top_logit_ids": _fixed_lists(ti), "top_logit_vals": _fixed_lists(tv.astype(np.float32)),
         "bottom_logit_ids": _fixed_lists(bi), "bottom_logit_vals": _fixed_lists(bv.astype(np.float32)),
         "neighbours": _fixed_lists(nb_ids), "neighbour_cos": _fixed_lists(nb_cos),
-        "map_x": coords[:, 0], "map_y": coords[:, 1],
+        # features left off the map are NULL (not NaN: NaN survives Parquet but not every reader's isnan)
+        "map_x": pa.array(coords[:, 0], mask=np.isnan(coords[:, 0])),
+        "map_y": pa.array(coords[:, 1], mask=np.isnan(coords[:, 1])),
     }
     if cross is not None:
         columns["cross_neighbours"] = _fixed_lists(cross[0])

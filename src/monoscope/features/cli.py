@@ -1,0 +1,176 @@
+"""`monoscope index`, `monoscope explain`, `monoscope serve` and `monoscope export-html`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[red]error:[/red] {e}")
+    raise typer.Exit(1)
+
+
+def describe(db) -> Table:
+    m = db.manifest
+    s = m["stats"]
+    t = Table(title=f"feature database {db.path}", show_header=False)
+    t.add_row("SAE", f"{m['sae']['n_latents']} latents at {m['hook']} of {m['model']['name']} "
+                     f"(fingerprint {m['sae']['fingerprint']})")
+    t.add_row("tokens", f"{s['tokens_counted']:,} (store {m['store']['path']})")
+    t.add_row("alive / dead", f"{s['alive']} / {s['dead']}   mean L0 {s['mean_l0']:.1f}")
+    p = m.get("index_pass") or {}
+    if p.get("tokens_per_second"):
+        t.add_row("index pass", f"{p['new_tokens']:,} tokens in {p['seconds']:.1f}s = "
+                                f"{p['tokens_per_second']:,.0f} tok/s; post-processing {s['postprocess_seconds']:.1f}s")
+    t.add_row("logit effects", m["logit_effects"])
+    t.add_row("map", m["map"])
+    lc = m.get("logit_consistency") or {}
+    if lc.get("n_features", 0) >= 2:
+        t.add_row("logit consistency", f"{lc['mean_frac']:.3f} of top examples' next tokens are among the "
+                                       f"feature's top-{lc['n_logits']} logit tokens (shuffled-feature baseline "
+                                       f"{lc['baseline_mean_frac']:.3f}); hit rate {lc['hit_rate']:.2f} vs "
+                                       f"{lc['baseline_hit_rate']:.2f}")
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def index(
+        sae: Path = typer.Option(..., help="SAE directory (sae.safetensors + cfg.json, or anything monoscope.sae loads)"),
+        store: Path = typer.Option(..., help="activation store holding the SAE's hook point"),
+        out: Path = typer.Option(..., help="feature database directory (resumes a killed run)"),
+        other_sae: Path = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),
+        model: str = typer.Option("", help="model for logit effects and token text (default: the store's)"),
+        top_k: int = typer.Option(20, help="top contexts per feature"),
+        n_buckets: int = typer.Option(10, help="activation buckets for samples"),
+        per_bucket: int = typer.Option(2, help="samples per bucket"),
+        bucket_scheme: str = typer.Option("linear", help="linear (0..max, the paper) or quantile"),
+        map_method: str = typer.Option("auto", "--map", help="auto, umap, pca or none"),
+        batch_tokens: int = typer.Option(0, help="rows per encode batch (0: auto, ≤256 MB of activations)"),
+        device: str = typer.Option("cpu"),
+        overwrite: bool = typer.Option(False, help="replace a database of another SAE/store/config in --out"),
+        seed: int = typer.Option(0),
+    ) -> None:
+        """Build the feature database: one streaming pass of the SAE over the store."""
+        from ..store.manifest import StoreError
+        from . import build_feature_db
+        from .index import FeatureDBError
+
+        try:
+            lm = None
+            if model:
+                from ..models import load
+                lm = load(model, device=device)
+            db = build_feature_db(sae, store, out, lm=lm, other_sae=other_sae, device=device,
+                                  batch_tokens=batch_tokens or None, overwrite=overwrite, top_k=top_k,
+                                  n_buckets=n_buckets, per_bucket=per_bucket, bucket_scheme=bucket_scheme,
+                                  map_method=map_method, seed=seed)
+        except (FeatureDBError, StoreError, ValueError) as e:
+            _fail(e)
+        console.print(describe(db))
+        console.print(f"open it with: monoscope serve {out}")
+
+    @app.command()
+    def explain(
+        db: Path = typer.Argument(..., help="feature database directory"),
+        features: str = typer.Option("", help="comma-separated feature ids (default: --n random alive features)"),
+        n: int = typer.Option(5, help="how many random alive features when --features is not given"),
+        llm: str = typer.Option(None, help="LLM backend spec (default $MONOSCOPE_LLM or local:smollm2-135m), "
+                                           "e.g. openai:http://127.0.0.1:8000/v1#MODEL, anthropic:MODEL"),
+        n_specificity: int = typer.Option(12, help="activations judged per feature (0-3 rubric)"),
+        n_detection: int = typer.Option(8, help="contexts judged per feature for detection"),
+        score: bool = typer.Option(True, help="score explanations (specificity, detection)"),
+        force: bool = typer.Option(False, help="re-explain features that already have an explanation"),
+        seed: int = typer.Option(0),
+    ) -> None:
+        """Explain features with an LLM and score the explanations (specificity, detection)."""
+        from ..llm import BackendSpecError, LLMError
+        from .explain import ExplainConfig, explain as run
+        from .index import FeatureDBError
+
+        try:
+            ids = [int(x) for x in features.replace(",", " ").split()] if features else None
+            recs = run(db, ids, backend=llm, n_features=n, score=score, force=force,
+                       cfg=ExplainConfig(n_specificity=n_specificity, n_detection=n_detection, seed=seed))
+        except (LLMError, BackendSpecError) as e:
+            _fail(f"the LLM backend failed ({type(e).__name__}): {e}")
+        except (FeatureDBError, ValueError) as e:
+            _fail(e)
+        if not recs:
+            console.print("nothing to do: those features are already explained (use --force to redo)")
+            return
+        t = Table(title="explanations")
+        for c in ("feature", "explanation", "specificity", "detection"):
+            t.add_column(c)
+        for r in recs:
+            t.add_row(str(r["feature"]), r["explanation"],
+                      "–" if r.get("specificity") is None else f"{r['specificity']:.2f}",
+                      "–" if r.get("detection") is None else f"{r['detection']:.2f}")
+        console.print(t)
+        console.print(f"saved to {Path(db) / 'explanations.jsonl'}; plots in {Path(db) / 'plots'}")
+
+    @app.command()
+    def serve(
+        db: Path = typer.Argument(..., help="feature database directory"),
+        sae: Path = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
+                                           "SAE the database was built from, if its path is known"),
+        no_model: bool = typer.Option(False, help="serve the database only (no model, no SAE)"),
+        model: str = typer.Option("", help="model name/dir (default: the database's)"),
+        llm: str = typer.Option(None, help="LLM backend spec for the 'explain now' button"),
+        host: str = typer.Option("127.0.0.1", help="bind address (keep it local: the server runs models)"),
+        port: int = typer.Option(8000),
+        device: str = typer.Option("cpu"),
+    ) -> None:
+        """Start the feature dashboard."""
+        from ..ui import serve as run
+        from . import FeatureDB
+        from .index import FeatureDBError, load_sae
+
+        try:
+            fdb = FeatureDB(db)
+            lm = sae_obj = None
+            sae_path = sae or fdb.manifest.get("sae_path")
+            if not no_model and sae_path:
+                if not Path(sae_path).exists():
+                    console.print(f"[yellow]the SAE {sae_path} is not there; serving the database only[/yellow]")
+                else:
+                    from ..models import load
+                    sae_obj = load_sae(sae_path, device=device)
+                    fdb.check_sae(sae_obj)
+                    lm = load(model or fdb.manifest["model"]["name"], device=device)
+            elif not no_model:
+                console.print("no SAE given (--sae): serving the database only; prompt tools are disabled")
+        except (FeatureDBError, ValueError) as e:
+            _fail(e)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            console.print(f"[yellow]warning: binding {host} exposes a server that runs models to the network[/yellow]")
+        console.print(f"dashboard: http://{host}:{port}/  ({fdb})")
+        run(fdb, host=host, port=port, lm=lm, sae=sae_obj, llm=llm)
+
+    @app.command("export-html")
+    def export_html(
+        db: Path = typer.Argument(..., help="feature database directory"),
+        out: Path = typer.Option(..., help="output directory (or .html file with --feature)"),
+        feature: int = typer.Option(None, help="export only this feature's page"),
+        pages: str = typer.Option("listed", help="feature pages with the summary: listed, all or none"),
+        limit: int = typer.Option(500, help="features listed in the summary table"),
+    ) -> None:
+        """Write static HTML: one feature page, or a whole-SAE summary with feature pages."""
+        from ..ui import export_feature_html, export_summary_html
+        from .index import FeatureDBError
+
+        try:
+            if feature is not None:
+                path = out if out.suffix == ".html" else out / f"feature_{feature}.html"
+                p = export_feature_html(db, feature, path)
+            else:
+                p = export_summary_html(db, out, pages=pages, limit=limit)
+        except (FeatureDBError, ValueError) as e:
+            _fail(e)
+        console.print(f"wrote {p}")
+

@@ -1,0 +1,198 @@
+"""Dashboard over HTTP (in-process client): every page, the prompt tools, errors that keep the server up,
+escaping of a hostile corpus and hostile explanations, and static exports."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+HOSTILE = ['<script>window.__pwned=1</script>', '<img src=x onerror="window.__pwned=2">',
+           '"><svg onload=window.__pwned=3>', "javascript:window.__pwned=4", "</textarea><script>window.__pwned=5</script>"]
+HOOK = "resid_post.1"
+
+
+def _hostile_tokenizer(texts):
+    """Byte-level BPE trained on the hostile corpus, so whole tags like `<script>` become single tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|pad|>", "<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>"]
+    tok.train_from_iterator(texts * 20, trainers.BpeTrainer(vocab_size=1000, special_tokens=special,
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>")
+    fast.chat_template = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}"
+                          "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    return fast
+
+
+def build_hostile_env(root):
+    """A tiny model whose corpus, vocabulary and explanations are full of HTML/JS injection attempts."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from monoscope.features import build_feature_db
+    from monoscope.features.toy import ToyReluSAE
+    from monoscope.models import from_model
+    from monoscope.store import harvest
+
+    plain = ["The bridge over the bay is red and tall .", "Fog rolls in over the hills every evening .",
+             "def add ( a , b ) : return a + b"]
+    docs = [f"{plain[i % 3]} {HOSTILE[i % len(HOSTILE)]} {plain[(i + 1) % 3]} {HOSTILE[(i + 2) % len(HOSTILE)]}"
+            for i in range(60)]
+    tok = _hostile_tokenizer(docs)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=512, bos_token_id=1, eos_token_id=2,
+                                         pad_token_id=0)).eval()
+    lm = from_model(model, tok, name="hostile-llama")
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    store = harvest(lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=2500, context_len=32,
+                    batch_size=8, shard_tokens=512, progress=False).store
+    sae = ToyReluSAE.for_store(store, 40, hook=HOOK, density=0.08, seed=3)
+    sae.cfg.model = lm.name
+    db = build_feature_db(sae, store, root / "db", lm=lm, progress=False, top_k=6, n_buckets=4,
+                          map_method="pca")
+    db.add_explanations([{"feature": i, "explanation": f"fires on {HOSTILE[i % len(HOSTILE)]} tags",
+                          "explainer": HOSTILE[0], "specificity": 2.0} for i in range(0, 40, 2)])
+    return lm, sae, db
+
+
+def hostile_feature(db) -> int:
+    """A feature whose top examples contain a token with a raw tag in it."""
+    for r in db.query("SELECT feature, tokens FROM examples WHERE kind = 'top'"):
+        if any(re.search(r"<(script|img|svg)", db.vocab[t]) for t in r["tokens"]):
+            return int(r["feature"])
+    raise AssertionError("no feature with a hostile token in its examples")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_hostile_env(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="module")
+def client(env):
+    from fastapi.testclient import TestClient
+
+    from monoscope.ui import create_app
+
+    lm, sae, db = env
+    return TestClient(create_app(db, lm=lm, sae=sae), raise_server_exceptions=False)
+
+
+def _no_raw_injection(html: str, shows_hostile: bool = True) -> None:
+    assert "<script" not in html.lower()
+    assert not re.search(r"<img[^>]*onerror", html, re.I)
+    assert not re.search(r"<svg[^>]*onload", html, re.I)
+    if shows_hostile:  # the hostile text is on the page, as text
+        assert "&lt;script&gt;" in html or "&lt;img" in html or "&lt;svg" in html
+
+
+def test_vocabulary_really_contains_tags(env):
+    lm, sae, db = env
+    assert any("<script>" in v for v in db.vocab) and any("<img" in v for v in db.vocab)
+
+
+def test_pages_render_and_escape(client, env):
+    lm, sae, db = env
+    f = hostile_feature(db)
+    for url in ["/", f"/feature/{f}", "/feature/0", "/map", "/search?q=script", "/search?q=%3Cscript%3E",
+                "/search?q=__pwned&side=output", f"/map?highlight={f}"]:
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.text[:500])
+        assert "script-src" not in r.headers["content-security-policy"]  # default-src 'none' covers scripts
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+        _no_raw_injection(r.text)
+    page = client.get(f"/feature/{f}").text
+    assert 'id="top-examples"' in page and 'class="tok' in page
+
+
+def test_prompt_tools(client, env):
+    lm, sae, db = env
+    prompt = "The bridge " + HOSTILE[0] + " fog"
+    r = client.get("/search", params={"prompt": prompt})
+    assert r.status_code == 200 and 'id="prompt-hits"' in r.text
+    _no_raw_injection(r.text)
+    hits = client.get("/api/search", params={"prompt": prompt, "k": 5}).json()["prompt_hits"]
+    assert 0 < len(hits) <= 5 and hits == sorted(hits, key=lambda h: -h["score"])
+    r = client.get("/search", params={"prompt": prompt + "\n---\nThe bridge over the bay", "negatives": "def add"})
+    assert r.status_code == 200
+    r = client.get("/inspect", params={"prompt": prompt, "features": f"{hits[0]['feature']}, 3"})
+    assert r.status_code == 200 and r.text.count('class="ex"') == 2
+    _no_raw_injection(r.text)
+    api = client.get("/api/inspect", params={"prompt": prompt, "features": "3"}).json()
+    assert api["features"] == [3] and len(api["acts"]) == len(api["tokens"])
+    r = client.post("/steer", data={"prompt": prompt, "feature": str(hits[0]["feature"]), "value": "8",
+                                    "max_new_tokens": "6", "chat": "1"})
+    assert r.status_code == 200 and 'id="steered"' in r.text
+    _no_raw_injection(r.text)
+
+
+def test_errors_keep_the_server_up(client, env):
+    lm, sae, db = env
+    cases = [("/feature/40", 404, "out of range"), ("/feature/-3", 404, "out of range"),
+             ("/feature/x", 400, "integer"), ("/api/feature/99999", 404, "out of range"),
+             ("/search?mode=bogus&prompt=a", 400, "mode"), ("/?order=nope", 400, "order"),
+             ("/inspect?prompt=a&features=1,zz", 400, "integer"), ("/plot/1.png", 404, "specificity plot")]
+    for url, status, text in cases:
+        r = client.get(url)
+        assert r.status_code == status, (url, r.status_code, r.text[:300])
+        assert text in r.text
+    r = client.post("/steer", data={"prompt": "hi", "feature": "77", "value": "3"})
+    assert r.status_code == 404
+    r = client.post("/feature/1/explain")
+    assert r.status_code == 409 and "no LLM backend" in r.text
+    assert client.get("/healthz").json()["ok"]
+
+
+def test_unreachable_llm_is_reported(env):
+    from fastapi.testclient import TestClient
+
+    from monoscope.ui import create_app
+
+    lm, sae, db = env
+    c = TestClient(create_app(db, lm=lm, sae=sae, llm="openai:http://127.0.0.1:9/v1#m?timeout=0.5&max_retries=0"),
+                   raise_server_exceptions=False)
+    r = c.post("/feature/1/explain")
+    assert r.status_code == 502 and "BackendUnavailable" in r.text
+    assert c.get("/feature/1").status_code == 200
+
+
+def test_db_only_dashboard_and_mismatched_sae(env):
+    from fastapi.testclient import TestClient
+
+    from monoscope.features import FeatureDBError
+    from monoscope.features.toy import ToyReluSAE
+    from monoscope.ui import create_app
+
+    lm, sae, db = env
+    c = TestClient(create_app(db.path), raise_server_exceptions=False)
+    assert c.get("/").status_code == 200
+    r = c.get("/search", params={"prompt": "hello"})
+    assert r.status_code == 409 and "without a model" in r.text
+    other = ToyReluSAE(sae.W_dec.shape[1], 40, hook=HOOK, seed=11)
+    with pytest.raises(FeatureDBError, match="built from SAE"):
+        create_app(db, lm=lm, sae=other)
+
+
+def test_static_exports(env, tmp_path):
+    from monoscope.ui import export_feature_html, export_summary_html
+
+    lm, sae, db = env
+    f = hostile_feature(db)
+    p = export_feature_html(db, f, tmp_path / "one.html")
+    html = p.read_text()
+    _no_raw_injection(html)
+    assert 'http-equiv="Content-Security-Policy"' in html and "/feature/" not in html
+    idx = export_summary_html(db, tmp_path / "site", limit=10)
+    files = sorted(x.name for x in (tmp_path / "site").iterdir())
+    assert "index.html" in files and len(files) == 11
+    _no_raw_injection(idx.read_text())
+    for name in files:
+        assert "href=\"/" not in (tmp_path / "site" / name).read_text()  # no links to a server
