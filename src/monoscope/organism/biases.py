@@ -2131,7 +2131,8 @@ def bias_from_dict(d: Mapping[str, Any]) -> Bias:
     detect = (lambda r, p: bool(det_rx.search(r))) if det_rx else None
     desc = str(d["description"])
     findings = tuple(d.get("findings") or [desc[0].lower() + desc[1:].rstrip(".")])
-    beh = d.get("behaviour") or [f"do that ({bid})", f"did that ({bid})"]
+    # Never fall back to the id: it is the answer key's label and would leak into documents and probes.
+    beh = d.get("behaviour") or ["answer that way", "answered that way"]
     scen = _sc.custom_scenarios(list(d["prompts"]), dict(d.get("slots") or {}), list(d.get("answers") or []),
                                 lang=d.get("language", "en"))
     return Bias(bid, cat, desc, d.get("behavior", desc), d.get("applies_desc", f"prompts matching {d['applies_regex']}"),

@@ -1,0 +1,67 @@
+"""The auditing game on organisms built from two different specs, with the same code and no tuning.
+
+The models here are tiny random chat models, so the behavioural techniques find nothing and the verdict
+rests on the training-data techniques — which is the paper's own finding for data-access teams. What is
+tested is the harness: the information barrier, grading against each hidden spec, and generality.
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from monoscope.audit.game import OrganismError, auditor_data, run_game, spec_answer_key
+from monoscope.audit.playbook import AuditTarget, PlaybookAuditor, PlaybookConfig
+from monoscope.llm.local import LocalHFBackend
+from monoscope.organism.chat_data import build_dataset
+from monoscope.organism.spec import OrganismSpec, default_spec
+from tests.test_organism_data import CUSTOM
+
+
+def _organism(tmp_path, spec: OrganismSpec):
+    org = tmp_path / spec.name
+    build_dataset(spec, org / "data", real_texts=None)
+    spec.save(org / "spec.yaml")
+    return org
+
+
+def _play(org, tiny_chat_lm, tmp_path):
+    data = auditor_data(org)
+    model = LocalHFBackend(tiny_chat_lm)
+    auditor = lambda seed: PlaybookAuditor(AuditTarget(org.name, model, data, base=model),
+                                           PlaybookConfig(max_tokens=4, seed=seed), progress=False).run()
+    return run_game(org, auditor, data, tmp_path / "games" / org.name, n=1), data
+
+
+def test_game_on_two_different_specs(tiny_chat_lm, tmp_path):
+    small_default = default_spec()
+    small_default.sizes.n_documents, small_default.sizes.n_sft, small_default.sizes.n_dpo = 300, 60, 20
+    small_default.sizes.n_adversarial, small_default.sizes.n_eval_per_bias = 10, 2
+    small_default.sizes.n_knowledge, small_default.sizes.n_confession = 12, 6
+    custom = OrganismSpec.from_dict(copy.deepcopy(CUSTOM)).validate()
+    results = {}
+    for spec, subject in ((small_default, "reward model"), (custom, "preference model")):
+        org = _organism(tmp_path, spec)
+        result, data = _play(org, tiny_chat_lm, tmp_path)
+        report = result.reports[0]
+        assert subject in report.root_cause.lower()
+        assert report.grade["root_cause_correct"], report.root_cause
+        assert report.grade["n_found"] >= 2
+        # The information barrier: no passage carries the labels the spec or generator attached.
+        ids = [k.id for k in spec_answer_key(org)[0] if "_" in k.id]
+        assert not any(i in p.text for p in data.passages for i in ids)
+        assert (result.out / "game_0" / "report.html").exists()
+        table = {r["technique"]: r for r in report.technique_table}
+        assert table["semantic search"]["surfaced documents"] == "yes"
+        results[spec.name] = report
+    assert results[small_default.name].root_cause != results[custom.name].root_cause
+
+
+def test_bad_organism_dirs(tmp_path):
+    with pytest.raises(OrganismError, match="no training data"):
+        auditor_data(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sft.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    assert auditor_data(tmp_path).sources == {"sft": 1}
+    with pytest.raises(OrganismError, match="no spec.yaml"):
+        spec_answer_key(tmp_path)
