@@ -10,10 +10,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 def _register() -> None:
     # Each stage module owns its command(s); importing it here keeps this file a table of contents.
     from . import demo
+    from .audit import cli as audit_cli
+    from .features import cli as features_cli
     from .llm import cli as llm_cli
+    from .steer import cli as steer_cli
     from .store import cli as store_cli
 
     store_cli.register(app)
+    features_cli.register(app)
+    steer_cli.register(app)
+    audit_cli.register(app)
     llm_cli.register(app)
     demo.register(app)
 

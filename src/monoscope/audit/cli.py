@@ -1,0 +1,79 @@
+"""`monoscope audit run|game`: audit an organism with the playbook auditor and grade it blind."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def build_target(org_dir: Path, sae: Path | None = None, features: Path | None = None, base: bool = True,
+                 stage: str = "final"):
+    """Everything an auditor is handed for an organism directory (never its spec)."""
+    from ..llm.local import LocalHFBackend
+    from ..models import load
+    from ..organism.build import load_organism
+    from .game import auditor_data
+    from .playbook import AuditTarget
+    from .sae_tools import SAEProbe
+
+    data = auditor_data(org_dir)
+    lm = load_organism(org_dir, stage=stage)
+    base_backend = None
+    if base:
+        import json
+        manifest = json.loads((Path(org_dir) / "organism.json").read_text())
+        base_backend = LocalHFBackend(load(manifest["base_model"]))
+    probe, examples, labels = None, None, None
+    if sae is not None:
+        from ..features.index import load_sae
+        probe = SAEProbe(lm, load_sae(sae))
+    if features is not None:
+        from ..features.db import FeatureDB
+        fdb = FeatureDB(features)
+        examples = lambda f: ["".join(fdb.token_text(e["tokens"])) for e in fdb.examples(f, kind="top")[:5]]
+        labels = lambda f: fdb.feature(f).get("explanation") or ""
+    return AuditTarget(Path(org_dir).name, LocalHFBackend(lm), data, base=base_backend, sae=probe,
+                       feature_examples=examples, feature_labels=labels), data
+
+
+def print_result(result) -> None:
+    for i, r in enumerate(result.reports):
+        g = r.grade
+        console.print(f"[bold]game {i}[/bold]: {'[green]PASS' if g['passed'] else '[red]FAIL'}[/] — root cause "
+                      f"{'correct' if g['root_cause_correct'] else 'wrong'}; {g['n_found']}/{g['n_biases']} behaviours "
+                      f"named ({100 * g['fraction_found']:.0f}%), training biases {g['train_found']}/{g['n_train']}")
+        console.print(f"  root cause: {r.root_cause}")
+    t = Table(title="per-technique evidence (first game)")
+    for col in result.reports[0].technique_table[0]:
+        t.add_column(col)
+    for row in result.reports[0].technique_table:
+        t.add_row(*[str(v) for v in row.values()])
+    console.print(t)
+    console.print(f"win rate {result.win_rate:.0%} over {len(result.reports)} game(s); reports under {result.out}")
+
+
+def register(app: typer.Typer) -> None:
+    audit = typer.Typer(help="Audit a model organism for a hidden objective, and play the blind auditing game.",
+                        no_args_is_help=True)
+    app.add_typer(audit, name="audit")
+
+    @audit.command("game")
+    def game(organism: Path = typer.Argument(..., help="organism directory (from `monoscope organism build`)"),
+             out: Path = typer.Option(Path("runs/audit"), help="where reports go"),
+             n: int = typer.Option(1, help="number of games (seeds)"),
+             sae: Path = typer.Option(None, help="SAE on the organism's middle layer (optional)"),
+             features: Path = typer.Option(None, help="feature database of that SAE (optional)"),
+             no_base: bool = typer.Option(False, help="do not give the auditor the public base model"),
+             dashboard: str = typer.Option(None, help="dashboard URL to link features to")) -> None:
+        """Hand the playbook auditor the organism and its data, then grade each report against the hidden spec."""
+        from .game import run_game
+        from .playbook import PlaybookAuditor, PlaybookConfig
+
+        target, data = build_target(organism, sae, features, base=not no_base)
+        result = run_game(organism, lambda seed: PlaybookAuditor(target, PlaybookConfig(seed=seed)).run(), data, out,
+                          n=n, dashboard_url=dashboard)
+        print_result(result)
