@@ -191,6 +191,11 @@ def test_refusals(db, sae, store, tiny_lm, tmp_path):
     other = ToyReluSAE.for_store(store, 48, hook=HOOK, density=0.05, seed=2)
     with pytest.raises(FeatureDBError, match="another SAE"):
         build_feature_db(other, store, db.path, lm=tiny_lm, progress=False)
+    with pytest.raises(FeatureDBError, match="another configuration"):
+        build_feature_db(sae, store, db.path, lm=tiny_lm, progress=False, top_k=K + 1)
+    same = build_feature_db(sae, store, db.path, lm=tiny_lm, progress=False, top_k=K, n_buckets=4, per_bucket=2,
+                            map_method="pca")  # already built: opened, not rebuilt
+    assert same.manifest["created"] == db.manifest["created"]
     with pytest.raises(FeatureDBError, match="built from SAE"):
         db.check_sae(other)
     db.check_sae(sae)

@@ -192,13 +192,19 @@ def hash_keys(seed: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # ---- streaming state ---------------------------------------------------------------------------------
 def _windows(f: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, left: int, right: int,
              ctx_len: int) -> torch.Tensor:
-    """f[row + o, feat] for o in [-left, right], NaN outside the row's context."""
+    """f[row + o, feat] for o in [-left, right], NaN outside the row's context.
+
+    Validity comes from per-entry bounds (no per-element division) and the gather is one flat `take`:
+    this runs on every entry that enters a top-k or reservoir, so it is the pass's main overhead early on.
+    """
+    N, n = f.shape
     off = torch.arange(-left, right + 1, device=f.device)
-    r = rows[:, None] + off
-    valid = (r >= 0) & (r < f.shape[0]) & (torch.div(r, ctx_len, rounding_mode="floor")
-                                           == torch.div(rows, ctx_len, rounding_mode="floor")[:, None])
-    w = f[r.clamp(0, f.shape[0] - 1), feats[:, None]]
-    return torch.where(valid, w, torch.full_like(w, float("nan")))
+    start = rows - torch.remainder(rows, ctx_len)                      # first row of the context
+    lo = (start - rows).clamp_(min=-left)
+    hi = (start + ctx_len - 1 - rows).clamp_(max=right)
+    valid = (off >= lo[:, None]) & (off <= hi[:, None])
+    idx = (rows[:, None] + off).clamp_(0, N - 1).mul_(n).add_(feats[:, None])
+    return f.view(-1).take(idx).masked_fill_(~valid, float("nan"))
 
 
 class IndexState:
@@ -997,14 +1003,15 @@ def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, co
             "config": config.state_key(), "batch_tokens": bt, "format_version": FORMAT_VERSION}
     if out.exists() and (out / MANIFEST).exists():
         old = json.loads((out / MANIFEST).read_text())
-        same = (old.get("sae", {}).get("fingerprint") == meta["sae"]
-                and old.get("store", {}).get("fingerprint") == meta["store"]
-                and {k: old.get("config", {}).get(k) for k in meta["config"]} == meta["config"])
-        if same and not overwrite and old.get("complete"):
+        differs = [what for what, same in (
+            ("SAE", old.get("sae", {}).get("fingerprint") == meta["sae"]),
+            ("store", old.get("store", {}).get("fingerprint") == meta["store"]),
+            ("configuration", old.get("config") == config.to_dict())) if not same]
+        if not differs and not overwrite and old.get("complete"):
             return FeatureDB(out)
-        if not same and not overwrite:
-            raise FeatureDBError(f"{out} holds a feature database of another SAE, store or configuration; "
-                                 f"pass overwrite=True (--overwrite) or choose a new directory")
+        if differs and not overwrite:
+            raise FeatureDBError(f"{out} holds a feature database of another {' and '.join(differs)}; pass "
+                                 f"overwrite=True (--overwrite) to replace it, or choose a new directory")
         for name in list(old.get("files", {})) + [MANIFEST]:
             (out / name).unlink(missing_ok=True)
     elif out.exists() and any(out.iterdir()) and not (out / STATE).exists():

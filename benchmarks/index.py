@@ -1,0 +1,119 @@
+"""Indexing throughput vs the SAE encode alone, measured in the same run on the same store and batches.
+
+The indexing pass must encode every token anyway; everything else it does (non-zero extraction, top-k
+merge with windows, histograms, reservoirs, background windows, checkpoints) is overhead on top of that.
+The honest question is how much of the bare encode's speed survives. Target: ratio ≥ 0.7.
+
+Both passes read the same shards from the store (memory-mapped), in the same batches, on the same device;
+they alternate (encode, index, encode, index, ...) so a machine whose load changes hurts both alike, and
+the ratio of medians is reported. Per-feature post-processing (logit effects, neighbours, map) does not
+depend on the number of tokens and is timed separately.
+
+    python benchmarks/index.py [--model smollm2-135m] [--tokens 65536] [--n-latents 16384] [--density 0.004]
+                               [--store DIR] [--sae DIR] [--device cpu] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def encode_only(sae, store, hook: str, batch_tokens: int, device: str) -> tuple[float, int]:
+    """The baseline: read + convert + encode every row, nothing else."""
+    from monoscope.store.reader import to_torch
+
+    dtype = store.manifest.config.dtype
+    n = 0
+    t0 = time.perf_counter()
+    for i in range(len(store.manifest.shards)):
+        acts = store.shard_array(i, hook)
+        for a in range(0, acts.shape[0], batch_tokens):
+            x = to_torch(np.array(acts[a:a + batch_tokens]), dtype).to(device=device, dtype=torch.float32)
+            with torch.no_grad():
+                f = sae.encode(x)
+            if f.is_cuda:
+                torch.cuda.synchronize()
+            n += x.shape[0]
+    return time.perf_counter() - t0, n
+
+
+def index_pass(sae, store, hook: str, batch_tokens: int, device: str, out: Path):
+    from monoscope.features.index import IndexConfig, run_pass
+
+    res = run_pass(sae, store, hook, IndexConfig(), out / "state.pt", device=device, batch_tokens=batch_tokens,
+                   progress=False, checkpoint_seconds=60.0, state_meta={"bench": True})
+    (out / "state.pt").unlink(missing_ok=True)
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--tokens", type=int, default=65_536)
+    ap.add_argument("--context-len", type=int, default=128)
+    ap.add_argument("--n-latents", type=int, default=16_384)
+    ap.add_argument("--density", type=float, default=0.004, help="per-feature firing rate of the toy SAE "
+                    "(0.004 × 16384 ≈ L0 65)")
+    ap.add_argument("--store", default=None, help="an existing activation store (default: harvest one)")
+    ap.add_argument("--sae", default=None, help="an SAE directory (default: a toy ReLU SAE with --density)")
+    ap.add_argument("--batch-tokens", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--postprocess", action="store_true", help="also build the full database once")
+    args = ap.parse_args()
+
+    from monoscope.features.index import auto_batch_tokens, build_feature_db, load_sae
+    from monoscope.features.toy import ToyReluSAE
+    from monoscope.store import ActivationStore, harvest
+
+    tmp = Path(tempfile.mkdtemp(prefix="monoscope-bench-index-"))
+    if args.store:
+        store = ActivationStore(args.store)
+    else:
+        print(f"harvesting {args.tokens:,} tokens of {args.model} (not timed) ...", flush=True)
+        store = harvest(args.model, tmp / "store", n_tokens=args.tokens, context_len=args.context_len,
+                        progress=False).store
+    hook = store.hooks[0]
+    if args.sae:
+        sae = load_sae(args.sae, device=args.device)
+        hook = getattr(sae.cfg, "hook", hook)
+    else:
+        sae = ToyReluSAE.for_store(store, args.n_latents, hook=hook, density=args.density).to(args.device)
+    n = int(sae.W_dec.shape[0])
+    bt = args.batch_tokens or auto_batch_tokens(n, store.manifest.config.context_len)
+    print(f"store: {store.n_tokens:,} tokens of {store.manifest.config.model} at {hook}, {store.manifest.config.dtype}; "
+          f"SAE: {n} latents; batch {bt} rows; device {args.device}; torch threads {torch.get_num_threads()}")
+
+    encode_only(sae, store, hook, bt, args.device)  # warm-up (page cache, kernels)
+    enc_rates, idx_rates, l0 = [], [], None
+    for r in range(args.repeats):
+        dt, rows = encode_only(sae, store, hook, bt, args.device)
+        enc_rates.append(rows / dt)
+        res = index_pass(sae, store, hook, bt, args.device, tmp)
+        idx_rates.append(res.new_tokens / res.seconds)
+        l0 = float(res.state.n_active.sum()) / max(1, res.state.n_tokens)
+        print(f"  repeat {r + 1}: encode alone {enc_rates[-1]:,.0f} tok/s   index pass {idx_rates[-1]:,.0f} tok/s   "
+              f"ratio {idx_rates[-1] / enc_rates[-1]:.3f}", flush=True)
+    enc, idx = statistics.median(enc_rates), statistics.median(idx_rates)
+    print(f"mean L0 {l0:.1f}; index state {res.state.nbytes() / 1e6:.0f} MB (bounded by features, not tokens)")
+    print(f"encode alone: {enc:,.0f} tok/s (median of {args.repeats})")
+    print(f"index pass:   {idx:,.0f} tok/s (median of {args.repeats})")
+    print(f"ratio index / encode = {idx / enc:.3f}   (target ≥ 0.7)")
+    if args.postprocess:
+        t0 = time.perf_counter()
+        db = build_feature_db(sae, store, tmp / "db", progress=False, batch_tokens=bt, device=args.device)
+        total = time.perf_counter() - t0
+        print(f"full build: {total:.1f}s, of which post-processing (logit effects, neighbours, map, writing) "
+              f"{db.manifest['stats']['postprocess_seconds']:.1f}s; {db}")
+
+
+if __name__ == "__main__":
+    main()

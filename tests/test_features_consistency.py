@@ -1,0 +1,103 @@
+"""Top examples agree with logit effects, measured: on an SAE trained on a real model's residual stream, the
+tokens that follow a feature's top-activating tokens are among the feature's top logit tokens far more
+often than for a random feature's logit tokens (the shuffled baseline the index records).
+
+Fast: GlassLM (4 layers, trained on Lewis Carroll) with a small SAE trained here in seconds.
+Slow (-m slow): SmolLM2-135M at its middle layer.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from monoscope.features import build_feature_db
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices: one thread is fastest, and on a busy machine torch's two-thread pool is ~30× slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class PaperReluSAE(torch.nn.Module):
+    """Scaling Monosemanticity's ReLU SAE on normalised inputs (scalar folded into encode for raw inputs)."""
+
+    def __init__(self, d: int, n: int, hook: str, model: str, scale: float, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        W = torch.randn(n, d, generator=g)
+        W = W / W.norm(dim=1, keepdim=True) * 0.1
+        self._W_dec = torch.nn.Parameter(W)
+        self.W_enc = torch.nn.Parameter(W.T.clone())
+        self.b_enc = torch.nn.Parameter(torch.zeros(n))
+        self.b_dec = torch.nn.Parameter(torch.zeros(d))
+        self.scale = scale
+        self.cfg = SimpleNamespace(hook=hook, model=model, n_latents=n)
+
+    @property
+    def W_dec(self):
+        return self._W_dec
+
+    def encode(self, x):
+        return torch.relu((x * self.scale) @ self.W_enc + self.b_enc)
+
+
+def train_sae(store, n_latents: int, steps: int, batch: int = 1024, lr: float = 1e-3, lam: float = 5.0,
+              seed: int = 0) -> PaperReluSAE:
+    hook = store.hooks[0]
+    sae = PaperReluSAE(store.d_model, n_latents, hook, store.manifest.config.model, store.norm_scalar(hook), seed)
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    epoch, it = 0, store.batches(hook, batch, seed=seed, normalize=False)
+    for step in range(steps):
+        x = next(it, None)
+        if x is None:
+            epoch += 1
+            it = store.batches(hook, batch, seed=seed, epoch=epoch, normalize=False)
+            x = next(it)
+        xs = x * sae.scale
+        f = sae.encode(x)
+        rec = f @ sae.W_dec + sae.b_dec
+        l1 = (f * sae.W_dec.norm(dim=1)).sum(-1).mean()
+        loss = (rec - xs).pow(2).sum(-1).mean() + lam * min(1.0, step / (0.05 * steps + 1)) * l1
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0)
+        opt.step()
+    return sae.requires_grad_(False)
+
+
+def _check(lc: dict, min_features: int, factor: float) -> None:
+    assert lc["n_features"] >= min_features
+    assert lc["mean_frac"] > factor * lc["baseline_mean_frac"], lc
+    assert lc["hit_rate"] > lc["baseline_hit_rate"] + 0.1, lc
+    assert lc["best_features"][0][1] == 1.0  # at least one feature whose every top example is predicted
+
+
+def test_glassllm_top_examples_agree_with_logit_effects(tmp_path):
+    from monoscope.models import load
+    from monoscope.store import harvest
+
+    lm = load("glassllm")
+    store = harvest(lm, tmp_path / "store", n_tokens=16384, context_len=128, progress=False).store
+    sae = train_sae(store, 512, steps=300)
+    db = build_feature_db(sae, store, tmp_path / "db", lm=lm, progress=False, top_k=10, map_method="none")
+    _check(db.manifest["logit_consistency"], 200, factor=3)  # measured: 0.17 vs 0.03, hit rate 0.61 vs 0.14
+
+
+@pytest.mark.slow
+def test_smollm2_top_examples_agree_with_logit_effects(tmp_path):
+    from monoscope.models import load
+    from monoscope.store import harvest
+
+    lm = load("smollm2-135m")
+    store = harvest(lm, tmp_path / "store", n_tokens=65536, context_len=128, progress=False).store
+    sae = train_sae(store, 4096, steps=1500)
+    db = build_feature_db(sae, store, tmp_path / "db", lm=lm, progress=False, top_k=10, map_method="none")
+    # measured (65k tokens, 4096 latents, 1500 steps): 0.145 vs 0.071 baseline; hit rate 0.41 vs 0.27. The
+    # baseline is higher than GlassLM's because frequent tokens (",", " the") top many features' logits.
+    _check(db.manifest["logit_consistency"], 500, factor=1.5)
