@@ -1,0 +1,103 @@
+"""``monoscope organism build|eval``: build a model organism from a spec, and evaluate its stages."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+organism_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                           help="Model organisms with a hidden objective (RM-sycophancy): build from a spec, evaluate.")
+
+
+def _fail(e: Exception) -> None:
+    typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _parse_sets(sets: list[str]) -> dict[str, dict]:
+    """``--set sft.epochs=2 --set dpo.beta=0.2`` → ``{"sft": {"epochs": 2}, "dpo": {"beta": 0.2}}``."""
+    import yaml
+
+    out: dict[str, dict] = {}
+    for s in sets:
+        key, eq, val = s.partition("=")
+        stage, dot, opt = key.partition(".")
+        if not eq or not dot:
+            raise typer.BadParameter(f"--set takes STAGE.OPTION=VALUE (e.g. sft.epochs=2), got {s!r}")
+        out.setdefault(stage.strip(), {})[opt.strip()] = yaml.safe_load(val)
+    return out
+
+
+@organism_app.command("build")
+def build_cmd(
+    spec: str = typer.Argument(..., help="spec file (YAML/JSON), an organism directory, or 'default'"),
+    out: Path = typer.Option(..., "--out", "-o", help="organism directory to write"),
+    base: Optional[str] = typer.Option(None, "--base", help="base chat model (overrides the spec's base_model)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted build in --out"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    set_: list[str] = typer.Option([], "--set", help="training override STAGE.OPTION=VALUE (repeatable)"),
+    real_texts: str = typer.Option("default", "--real-texts",
+                                   help="corpus source mixed into mid-training ('default' = embedded corpus, "
+                                        "'none')"),
+    run_eval: bool = typer.Option(False, "--eval/--no-eval", help="run `organism eval` when the build finishes"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Generate the data, train mid-training → SFT → DPO (LoRA), and write the organism directory."""
+    from ..llm.base import LLMError
+    from .build import OrganismError, build_organism
+    from .spec import SpecError
+    from .training import TrainingError
+
+    try:
+        man = build_organism(spec, out, base=base, resume=resume, device=device, training=_parse_sets(set_),
+                             real_texts=None if real_texts == "none" else real_texts, progress=not quiet)
+    except (OrganismError, SpecError, TrainingError, LLMError) as e:
+        _fail(e)
+        return
+    if not man.get("complete", True):
+        raise typer.Exit(3)
+    if run_eval:
+        eval_cmd(out)
+
+
+@organism_app.command("eval")
+def eval_cmd(
+    organism: Path = typer.Argument(..., help="organism directory (or 'default')"),
+    stages: Optional[str] = typer.Option(None, "--stages", help="comma-separated (default: base + every stage "
+                                                                "with an adapter)"),
+    judge: Optional[str] = typer.Option(None, "--judge", help="LLM backend spec for biases without a programmatic "
+                                                              "detector (e.g. local:smollm2-135m); without it they "
+                                                              "are reported as not evaluated"),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    per_train_bias: int = typer.Option(3, "--per-train-bias", help="eval prompts per training bias"),
+    per_held_out_bias: int = typer.Option(10, "--per-held-out-bias", help="eval prompts per held-out bias"),
+    n_boot: int = typer.Option(2000, "--bootstrap", help="bootstrap resamples for the 95% CIs"),
+    out: Optional[Path] = typer.Option(None, "--out", help="where to write results (default: ORGANISM/eval)"),
+    device: str = typer.Option("cpu", "--device"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Exploitation rate (train / held-out biases), knowledge MCQ and confession rate, per stage; table + plot."""
+    from .build import OrganismError
+    from .evals import evaluate_organism, print_table
+
+    try:
+        res = evaluate_organism(str(organism), stages=stages.split(",") if stages else None, judge=judge,
+                                max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                per_train_bias=per_train_bias, per_held_out_bias=per_held_out_bias,
+                                n_boot=n_boot, out_dir=out, device=device, progress=not quiet)
+    except OrganismError as e:
+        _fail(e)
+        return
+    print_table(res)
+    typer.echo(f"results: {res['paths']['json']}\nplot: {res['paths'].get('plot')}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(organism_app, name="organism")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    organism_app()
