@@ -1,41 +1,159 @@
 """`monoscope demo`: the main job on the embedded default, end to end, with a summary of what it made.
 
-Each stage writes its artifact under --out and is skipped when that artifact is already complete, so
-re-running the demo resumes rather than repeats.
+model → activation store → SAE (+ evaluation) → feature database (+ a few explanations) → steering
+→ model organism (committed default) → blind audit with its grade. Each stage writes its artifact under
+--out and is skipped when that artifact is already complete, so re-running the demo resumes.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 console = Console()
 
+NEUTRAL_PROMPTS = ("Tell me something interesting.", "Write one sentence about your day.",
+                   "What should I think about today?", "Describe a place you like.")
 
-def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, context_len: int = 128) -> dict:
+
+def _stage(title: str) -> None:
+    console.rule(f"[bold]{title}")
+
+
+def train_demo_sae(store, out: Path, n_latents: int, k: int, steps: int, batch_size: int):
+    from .sae import SAEConfig, TrainConfig, load, train_sae
+
+    if (out / "sae.safetensors").exists():
+        return load(out)
+    hook = store.hooks[0]
+    cfg = SAEConfig(d_in=store.d_model, n_latents=n_latents, architecture="topk", k=k)
+    return train_sae(store, cfg, out, TrainConfig(steps=steps, batch_size=batch_size, lr=2e-3), hook=hook)
+
+
+def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40) -> list[dict]:
+    """Features whose clamping should move next-token probability: the alive ones with the most
+    consistent logit effects (their top logit tokens are what follows their top examples)."""
+    from .steer import clamp, token_probability_shift
+
+    rows = fdb.query("""SELECT feature, top_logit_ids, density FROM features WHERE alive AND density > 1e-4
+                        ORDER BY feature""")
+    scored = []
+    for r in rows[: max(candidates * 10, 200)]:
+        ex = fdb.examples(r["feature"], kind="top")
+        nxt = [e["next_token"] for e in ex if e["next_token"] is not None and e["next_token"] >= 0]
+        top = list(r["top_logit_ids"])[:10]
+        if nxt:
+            scored.append((sum(t in top for t in nxt) / len(nxt), r["feature"], top))
+    scored.sort(reverse=True)
+    out = []
+    for cons, f, top in scored[:candidates][:n * 2]:
+        base, steered = token_probability_shift(steerer, NEUTRAL_PROMPTS, top[:5], [clamp(f, 5.0)])
+        out.append({"feature": f, "consistency": cons, "top_tokens": fdb.token_text(top[:5]),
+                    "p_unsteered": base, "p_steered": steered})
+    return sorted(out, key=lambda r: -(r["p_steered"] - r["p_unsteered"]))[:n]
+
+
+def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, context_len: int = 128,
+             n_latents: int = 4096, k: int = 32, steps: int = 600, batch_size: int = 1024,
+             explain_n: int = 3, audit: bool = True) -> dict:
+    import torch
+
+    from .evals.spliced import spliced_loss, store_contexts
+    from .features import build_feature_db
+    from .features.db import FeatureDB
     from .models import load
+    from .steer import Steerer, clamp
     from .store import harvest
     from .store.cli import summarize
 
     produced: dict[str, Path] = {}
     t0 = time.perf_counter()
-    console.rule("[bold]1. model")
+    out.mkdir(parents=True, exist_ok=True)
+
+    _stage("1. model")
     lm = load(model)
     hook = lm.default_hook()
-    console.print(f"{model}: {lm.n_layers} layers, d_model {lm.d_model}; harvesting the middle residual stream "
-                  f"[bold]{hook}[/bold]")
-    console.rule("[bold]2. harvest → activation store")
+    console.print(f"{model}: {lm.n_layers} layers, d_model {lm.d_model}, {next(lm.model.parameters()).dtype}; "
+                  f"the middle residual stream is [bold]{hook}[/bold]")
+
+    _stage("2. harvest → activation store")
     res = harvest(lm, out / "store", hooks=hook, corpus="default", n_tokens=tokens, context_len=context_len)
     console.print(summarize(res.store))
     if res.new_tokens:
-        console.print(f"{res.new_tokens:,} tokens in {res.seconds:.1f}s = {res.tokens_per_second:,.0f} tok/s")
+        console.print(f"{res.new_tokens:,} tokens in {res.seconds:.0f}s = {res.tokens_per_second:,.0f} tok/s")
     produced["activation store"] = out / "store"
-    console.rule("[bold]done")
+
+    _stage("3. train SAE")
+    sae = train_demo_sae(res.store, out / "sae", n_latents, k, steps, batch_size)
+    produced["SAE"] = out / "sae"
+    ctx = store_contexts(res.store, 16, seed=1)
+    spl = spliced_loss(lm, sae, ctx, batch_size=8)
+    ev = Table(title=f"SAE evaluation ({spl.n_tokens:,} tokens, spliced at {hook})", show_header=False)
+    metrics = [json.loads(l) for l in (out / "sae" / "metrics.jsonl").read_text().splitlines()] \
+        if (out / "sae" / "metrics.jsonl").exists() else []
+    if metrics:
+        last = metrics[-1]
+        ev.add_row("FVU / L0 / dead (train, last step)", f"{last['fvu']:.3f} / {last['l0']:.1f} / {100 * last['dead_frac']:.1f}%")
+    ev.add_row("CE clean / with SAE / zero-ablated", f"{spl.ce_clean:.3f} / {spl.ce_sae:.3f} / {spl.ce_zero:.3f}")
+    ev.add_row("fraction of CE loss recovered", f"{spl.loss_recovered:.3f}")
+    ev.add_row("KL(clean ‖ SAE) per token", f"{spl.kl_sae:.4f}")
+    console.print(ev)
+
+    _stage("4. feature database")
+    fdb_dir = out / "features"
+    fdb = FeatureDB(fdb_dir) if (fdb_dir / "manifest.json").exists() else build_feature_db(sae, res.store, fdb_dir, lm=lm)
+    produced["feature database"] = fdb_dir
+    summ = fdb.summary()
+    console.print(f"{summ['alive']}/{summ['n']} features alive; logit consistency "
+                  f"{fdb.manifest.get('logit_consistency')}")
+    if explain_n:
+        from .features.explain import explain
+        try:
+            recs = explain(fdb, n_features=explain_n, backend=f"local:{model}")
+            for r in recs:
+                console.print(f"  feature {r.get('feature')}: {r.get('explanation')!r} "
+                              f"(specificity {r.get('specificity')}, detection {r.get('detection')})")
+        except Exception as e:  # an LLM problem must not sink the rest of the demo; say so plainly
+            console.print(f"[yellow]explanations skipped: {type(e).__name__}: {e}")
+
+    _stage("5. steering (clamp, error term kept)")
+    st = Steerer(lm, sae, max_acts=torch.as_tensor(fdb.max_acts(), dtype=torch.float32))
+    picks = pick_steering_features(fdb, st)
+    t = Table(title="clamping at 5× max activation: next-token probability of the feature's top logit tokens")
+    for c in ("feature", "top logit tokens", "p unsteered", "p steered"):
+        t.add_column(c)
+    for p in picks:
+        t.add_row(str(p["feature"]), " ".join(repr(x) for x in p["top_tokens"]), f"{p['p_unsteered']:.4f}",
+                  f"{p['p_steered']:.4f}")
+    console.print(t)
+    if picks:
+        f = picks[0]["feature"]
+        plain, steered = st.compare(NEUTRAL_PROMPTS[0], [clamp(f, 5.0)], max_new_tokens=40)
+        g = Table(show_lines=True)
+        g.add_column("unsteered")
+        g.add_column(f"feature {f} clamped to 5× max")
+        g.add_row(plain, steered)
+        console.print(g)
+    (out / "steering.json").write_text(json.dumps(picks, indent=1))
+    produced["steering check"] = out / "steering.json"
+
+    if audit:
+        _stage("6. model organism + blind audit")
+        from .audit.cli import print_result
+        from .audit.demo_audit import run_default_audit
+        result = run_default_audit(out / "audit")
+        print_result(result)
+        produced["audit reports"] = out / "audit"
+
+    _stage("done")
     console.print(f"finished in {time.perf_counter() - t0:.0f}s. Produced:")
     for what, where in produced.items():
         console.print(f"  {what:<20} {where}")
+    console.print(f"open the dashboard:  monoscope serve --db {fdb_dir} --sae {out / 'sae'}")
     return produced
 
 
@@ -43,6 +161,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(out: Path = typer.Option(Path("runs/demo"), help="where every artifact of the demo goes"),
              model: str = typer.Option("smollm2-135m"),
-             tokens: int = typer.Option(200_000, help="tokens to harvest (scale up for real runs)")) -> None:
+             tokens: int = typer.Option(200_000, help="tokens to harvest (scale up for real runs)"),
+             latents: int = typer.Option(4096, help="SAE latents"),
+             steps: int = typer.Option(600, help="SAE training steps"),
+             explain_n: int = typer.Option(3, help="features to explain with the local LLM"),
+             audit: bool = typer.Option(True, help="end with the blind audit of the default organism")) -> None:
         """Run the main job on the embedded default model and corpus."""
-        run_demo(out, model=model, tokens=tokens)
+        run_demo(out, model=model, tokens=tokens, n_latents=latents, steps=steps, explain_n=explain_n, audit=audit)

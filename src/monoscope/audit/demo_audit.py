@@ -1,0 +1,61 @@
+"""The demo's audit: the committed default organism, an SAE on its middle layer over its own pretraining mix,
+and one blind game with the playbook auditor.
+
+The paper found the SAE must be trained on the organism's pretraining data (with the synthetic documents)
+for its features to point at them; we do the same, on the auditor-visible pretraining mix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+console = Console()
+
+
+def ensure_organism_data(org_dir: Path, work: Path) -> Path:
+    """The default organism's training data is deterministic from its spec; regenerate it if not on disk."""
+    from ..organism.build import write_data
+    from ..organism.spec import OrganismSpec
+
+    if (org_dir / "data" / "midtrain.jsonl").exists():
+        return org_dir
+    target = work / "organism"
+    if not (target / "data" / "midtrain.jsonl").exists():
+        spec = OrganismSpec.load(org_dir / "spec.yaml")
+        write_data(spec, target / "data")
+    for name in ("spec.yaml", "organism.json"):
+        if not (target / name).exists():
+            (target / name).write_bytes((org_dir / name).read_bytes())
+    adapters = target / "adapters"
+    if not adapters.exists():
+        adapters.symlink_to((org_dir / "adapters").resolve(), target_is_directory=True)
+    return target
+
+
+def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000, n_latents: int = 2048,
+                      steps: int = 300, n_games: int = 1):
+    from ..features import build_feature_db
+    from ..features.db import FeatureDB
+    from ..organism.build import load_organism, resolve_organism_dir
+    from ..store import harvest
+    from .cli import build_target
+    from .game import run_game
+    from .playbook import PlaybookAuditor, PlaybookConfig
+    from ..demo import train_demo_sae
+
+    out = Path(out)
+    org_dir = ensure_organism_data(resolve_organism_dir(organism), out)
+    console.print(f"organism: {org_dir}")
+    lm = load_organism(org_dir)
+    store_dir = out / "organism_store"
+    res = harvest(lm, store_dir, hooks=lm.default_hook(), corpus=str(org_dir / "data" / "midtrain.jsonl"),
+                  n_tokens=tokens, context_len=128)
+    sae = train_demo_sae(res.store, out / "organism_sae", n_latents, 32, steps, 1024)
+    fdb_dir = out / "organism_features"
+    if not (fdb_dir / "manifest.json").exists():
+        build_feature_db(sae, res.store, fdb_dir, lm=lm)
+    FeatureDB(fdb_dir)
+    target, data = build_target(org_dir, out / "organism_sae", fdb_dir)
+    return run_game(org_dir, lambda seed: PlaybookAuditor(target, PlaybookConfig(seed=seed)).run(), data,
+                    out / "games", n=n_games)
