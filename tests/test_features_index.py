@@ -64,6 +64,14 @@ def test_top_k_windows_density_match_brute_force(db, sae, store):
     np.testing.assert_allclose(feats["density"], (f > 0).sum(0).numpy() / int((~special).sum()))
     np.testing.assert_allclose(feats["max_act"], f.max(0).values.numpy(), rtol=1e-6)
     assert [sum(h) for h in feats["hist"]] == feats["n_active"]
+    # quantiles come from the exact fine histogram: the upper edge of the bin holding the true quantile
+    step = 2 ** (1 / db.manifest["config"]["bins_per_octave"])
+    for i in range(f.shape[1]):
+        a = f[:, i][f[:, i] > 0].numpy()
+        if len(a) >= 20:
+            for q, col in ((0.5, "q50"), (0.9, "q90")):
+                true = np.sort(a)[int(np.ceil(q * len(a))) - 1]
+                assert true <= feats[col][i] * (1 + 1e-6) and feats[col][i] <= true * step * (1 + 1e-6), (i, q)
     for i in range(f.shape[1]):
         page = db.feature(i)
         tops = [e for e in page["examples"] if e["kind"] == "top"]

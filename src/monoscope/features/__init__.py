@@ -4,9 +4,13 @@
     db = build_feature_db(sae, store, "runs/demo/features")        # `monoscope index`
     db.feature(123)                                                 # one query: everything on a page
     FeatureSearch(lm, sae, db).active("The Golden Gate Bridge")     # features on a prompt
+    explain(db, n_features=5)                                       # `monoscope explain` (local SmolLM2)
+    from monoscope.ui import serve; serve(db, lm=lm, sae=sae)       # `monoscope serve` on 127.0.0.1:8000
 """
 from .db import FeatureDB
+from .explain import ExplainConfig, explain
 from .index import FeatureDBError, IndexConfig, build_feature_db
 from .search import FeatureSearch, Hit
 
-__all__ = ["FeatureDB", "FeatureDBError", "FeatureSearch", "Hit", "IndexConfig", "build_feature_db"]
+__all__ = ["ExplainConfig", "FeatureDB", "FeatureDBError", "FeatureSearch", "Hit", "IndexConfig",
+           "build_feature_db", "explain"]
