@@ -34,8 +34,8 @@ def artifacts(tmp_path_factory):
     torch.set_num_threads(1)
     lm = load("glassllm")
     store = harvest(lm, root / "store", n_tokens=4096, context_len=64, progress=False).store
-    train_sae(store, SAEConfig(d_in=lm.d_model, n_latents=256, architecture="topk", k=8), root / "sae",
-              TrainConfig(steps=60, batch_size=256, checkpoint_every=1000), progress=False)
+    train_sae(store, SAEConfig(architecture="topk", d_in=lm.d_model, n_latents=256, k=8), root / "sae",
+              TrainConfig(steps=60, batch_size=256, checkpoint_every=1000))
     return root
 
 
