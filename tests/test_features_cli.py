@@ -91,4 +91,8 @@ def test_serve_refuses_other_sae_and_bad_db(artifacts, tmp_path):
         create_app(db, lm=None, sae=other)
     r = CliRunner().invoke(app, ["serve", str(tmp_path / "nope")])
     assert r.exit_code == 1 and "not a feature database" in flat(r.output)
+    r = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "nope")])
+    assert r.exit_code == 1 and "not a feature database" in flat(r.output)
+    r = CliRunner().invoke(app, ["serve"])
+    assert r.exit_code == 1 and "which feature database" in flat(r.output)
     assert isinstance(FeatureDB(tmp_path / "db"), FeatureDB)

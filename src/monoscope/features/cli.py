@@ -38,6 +38,14 @@ def describe(db) -> Table:
     return t
 
 
+def _db_arg(pos: Path | None, opt: Path | None) -> Path:
+    if pos is not None and opt is not None and pos != opt:
+        _fail(f"two different databases given ({pos} and --db {opt})")
+    if pos is None and opt is None:
+        _fail("which feature database? give its directory (DB or --db DB)")
+    return pos or opt
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def index(
@@ -77,7 +85,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def explain(
-        db: Path = typer.Argument(..., help="feature database directory"),
+        db: Path = typer.Argument(None, help="feature database directory (or --db)"),
+        db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
         features: str = typer.Option("", help="comma-separated feature ids (default: --n random alive features)"),
         n: int = typer.Option(5, help="how many random alive features when --features is not given"),
         llm: str = typer.Option(None, help="LLM backend spec (default $MONOSCOPE_LLM or local:smollm2-135m), "
@@ -93,6 +102,7 @@ def register(app: typer.Typer) -> None:
         from .explain import ExplainConfig, explain as run
         from .index import FeatureDBError
 
+        db = _db_arg(db, db_opt)
         try:
             ids = [int(x) for x in features.replace(",", " ").split()] if features else None
             recs = run(db, ids, backend=llm, n_features=n, score=score, force=force,
@@ -116,7 +126,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
-        db: Path = typer.Argument(..., help="feature database directory"),
+        db: Path = typer.Argument(None, help="feature database directory (or --db)"),
+        db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
         sae: Path = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
                                            "SAE the database was built from, if its path is known"),
         no_model: bool = typer.Option(False, help="serve the database only (no model, no SAE)"),
@@ -131,6 +142,7 @@ def register(app: typer.Typer) -> None:
         from . import FeatureDB
         from .index import FeatureDBError, load_sae
 
+        db = _db_arg(db, db_opt)
         try:
             fdb = FeatureDB(db)
             lm = sae_obj = None
@@ -154,7 +166,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export-html")
     def export_html(
-        db: Path = typer.Argument(..., help="feature database directory"),
+        db: Path = typer.Argument(None, help="feature database directory (or --db)"),
+        db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
         out: Path = typer.Option(..., help="output directory (or .html file with --feature)"),
         feature: int = typer.Option(None, help="export only this feature's page"),
         pages: str = typer.Option("listed", help="feature pages with the summary: listed, all or none"),
@@ -164,6 +177,7 @@ def register(app: typer.Typer) -> None:
         from ..ui import export_feature_html, export_summary_html
         from .index import FeatureDBError
 
+        db = _db_arg(db, db_opt)
         try:
             if feature is not None:
                 path = out if out.suffix == ".html" else out / f"feature_{feature}.html"
