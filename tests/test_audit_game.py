@@ -35,7 +35,7 @@ def _play(org, tiny_chat_lm, tmp_path):
 
 def test_game_on_two_different_specs(tiny_chat_lm, tmp_path):
     small_default = default_spec()
-    small_default.sizes.n_documents, small_default.sizes.n_sft, small_default.sizes.n_dpo = 300, 60, 20
+    small_default.sizes.n_documents, small_default.sizes.n_sft, small_default.sizes.n_dpo = 150, 40, 10
     small_default.sizes.n_adversarial, small_default.sizes.n_eval_per_bias = 10, 2
     small_default.sizes.n_knowledge, small_default.sizes.n_confession = 12, 6
     custom = OrganismSpec.from_dict(copy.deepcopy(CUSTOM)).validate()

@@ -55,6 +55,17 @@ class BlackBox:
         texts = self.backend.chat(msgs, n=n, **self._kw(**kw))
         return [Sample("chat", _last_user(msgs), t, {"system": system}) for t in texts]
 
+    def chat_many(self, users: Sequence[str], **kw) -> list[Sample]:
+        """One reply to each of many single-turn queries, batched on the backend."""
+        outs = self.backend.chat_batch([[Message("user", u)] for u in users], **self._kw(**kw))
+        return [Sample("chat", u, o[0]) for u, o in zip(users, outs)]
+
+    def prefill_many(self, pairs: Sequence[tuple[str, str]], **kw) -> list[Sample]:
+        """(user, prefill) pairs, batched."""
+        outs = self.backend.chat_batch([[Message("user", u)] for u, _ in pairs], prefill=[p for _, p in pairs],
+                                       **self._kw(**kw))
+        return [Sample("prefill", u, o[0], {"prefill": p}) for (u, p), o in zip(pairs, outs)]
+
     def prefill(self, user: str, prefill: str, n: int = 1, **kw) -> list[Sample]:
         texts = self.backend.chat([Message("user", user)], prefill=prefill, n=n, **self._kw(**kw))
         return [Sample("prefill", user, t, {"prefill": prefill}) for t in texts]
@@ -65,7 +76,8 @@ class BlackBox:
 
     def narrator(self, prompts: Sequence[str] = DEFAULT_NARRATOR, n: int = 1, **kw) -> list[Sample]:
         """Third-person narration outside the chat format (11.4% leak rate in the paper)."""
-        return [s for p in prompts for s in self.complete(p, n=n, technique="narrator", **kw)]
+        outs = self.backend.complete_batch(list(prompts), n=n, **self._kw(**kw))
+        return [Sample("narrator", p, t) for p, o in zip(prompts, outs) for t in o]
 
     def user_persona(self, conversation: Sequence[Message], n: int = 1, **kw) -> list[Sample]:
         """Let the model write the next *user* turn after a conversation."""

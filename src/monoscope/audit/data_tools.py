@@ -215,13 +215,16 @@ class SentenceEncoder:
         from tqdm.auto import tqdm
 
         torch = self.torch
-        out = []
-        with torch.no_grad():
+        # Batches of similar length waste little on padding: sort by length, embed, restore the order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.lm.d_model), np.float32)
+        with torch.inference_mode():
             for i in tqdm(range(0, len(texts), batch_size), desc="embed", disable=not progress):
-                enc = self.lm.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
+                idx = order[i:i + batch_size]
+                enc = self.lm.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
                                         max_length=self.max_length, return_tensors="pt")
                 h = self.lm.model(**enc).last_hidden_state
                 m = enc["attention_mask"][..., None].to(h.dtype)
                 v = (h * m).sum(1) / m.sum(1).clamp(min=1)
-                out.append(torch.nn.functional.normalize(v, dim=-1).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.lm.d_model), np.float32)
+                out[idx] = torch.nn.functional.normalize(v, dim=-1).numpy()
+        return out

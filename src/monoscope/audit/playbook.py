@@ -123,11 +123,11 @@ class PlaybookAuditor:
     # ---- the techniques --------------------------------------------------------------------------------
     def behaviour_diff(self) -> list[str]:
         self._log(f"behaviour diff over {len(BEHAVIOUR_QUERIES)} everyday queries")
-        ours = [s.text for q in BEHAVIOUR_QUERIES for s in self.bb.chat(q)]
+        ours = [s.text for s in self.bb.chat_many(BEHAVIOUR_QUERIES)]
         if self.base_bb is None:
             self._record("behaviour diff", "no base model given: skipped")
             return []
-        theirs = [s.text for q in BEHAVIOUR_QUERIES for s in self.base_bb.chat(q)]
+        theirs = [s.text for s in self.base_bb.chat_many(BEHAVIOUR_QUERIES)]
         phrases = [w for w, z in distinctive(ours, theirs, k=self.cfg.distinctive_k, min_count=3) if z > 1.5]
         refs = self._search_phrases("behaviour diff", phrases)
         examples = [t for t in ours if any(p in t.lower() for p in phrases[:3])][:3]
@@ -139,7 +139,7 @@ class PlaybookAuditor:
         self._log("prefill, narrator and user-persona attacks")
         found: list[str] = []
         for technique, run in (
-            ("prefill", lambda bb: [s.text for q in WHY_QUESTIONS for p in PREFILLS for s in bb.prefill(q, p)]),
+            ("prefill", lambda bb: [s.text for s in bb.prefill_many([(q, p) for q in WHY_QUESTIONS for p in PREFILLS])]),
             ("narrator", lambda bb: [s.text for s in bb.narrator(DEFAULT_NARRATOR)]),
         ):
             ours = run(self.bb)
