@@ -36,6 +36,19 @@ def test_summed_and_token_ranking_match_brute_force(search, tiny_lm, sae):  # no
     tok = search.active(PROMPT, mode="token", k=10)
     want = torch.argsort(f.max(0).values, descending=True, stable=True)[:10]
     assert [h.feature for h in tok] == [int(i) for i in want]
+    dens = {r["feature"]: r["density"] for r in search.db.list_features(limit=100)}
+    cut = sorted(dens.values())[len(dens) // 2]
+    sparse = search.active(PROMPT, k=10, max_density=cut)
+    assert sparse and all(dens[h.feature] <= cut for h in sparse)
+    assert [h.feature for h in sparse] == [h.feature for h in search.active(PROMPT, k=48)
+                                           if dens[h.feature] <= cut][:10]
+    f1 = f.clone()
+    ids = tiny_lm.tokenizer(PROMPT).input_ids
+    first = next(j for j, i in enumerate(ids) if i not in tiny_lm.tokenizer.all_special_ids)
+    f1[first] = 0  # skip_first=1: the first ordinary token is ignored too
+    skip = search.active(PROMPT, k=10, skip_first=1)
+    assert [h.feature for h in skip] == [int(i) for i in torch.argsort(f1.sum(0), descending=True, stable=True)[:10]
+                                         if f1.sum(0)[i] > 0]
     page2 = search.active(PROMPT, k=5, offset=5)
     assert [h.feature for h in page2] == [h.feature for h in hits[5:10]]
     assert hits[0].max_act == pytest.approx(search.db.feature(hits[0].feature)["max_act"])

@@ -123,6 +123,12 @@ def test_prompt_tools(client, env):
     assert 0 < len(hits) <= 5 and hits == sorted(hits, key=lambda h: -h["score"])
     r = client.get("/search", params={"prompt": prompt + "\n---\nThe bridge over the bay", "negatives": "def add"})
     assert r.status_code == 200
+    dens = {r["feature"]: r["density"] for r in db.list_features(limit=100)}
+    sparse = client.get("/api/search", params={"prompt": prompt, "max_density": "0.05"}).json()["prompt_hits"]
+    assert all(dens[h["feature"]] <= 0.05 for h in sparse)
+    assert client.get("/search", params={"prompt": prompt, "max_density": "lots"}).status_code == 400
+    assert client.get("/search", params={"prompt": prompt, "skip_first": "2"}).status_code == 200
+    assert client.get("/search", params={"prompt": prompt, "skip_first": "-1"}).status_code == 400
     r = client.get("/inspect", params={"prompt": prompt, "features": f"{hits[0]['feature']}, 3"})
     assert r.status_code == 200 and r.text.count('class="ex"') == 2
     _no_raw_injection(r.text)

@@ -75,12 +75,19 @@ class FeatureSearch:
             return tok(text, add_special_tokens=False).input_ids
         return tok(prompt).input_ids
 
-    def encode(self, prompt: str | Sequence[int], chat: bool = False, max_tokens: int = 1024) -> Encoded:
+    def encode(self, prompt: str | Sequence[int], chat: bool = False, max_tokens: int = 1024,
+               skip_first: int = 0) -> Encoded:
+        """Token ids, display text and feature activations of a prompt. Activations on special tokens are
+        zeroed (as in the index); `skip_first` also zeroes the first n ordinary tokens, whose residuals many
+        SAEs treat specially (position-1 features fire hugely there and swamp summed rankings)."""
         ids = self.tokenize(prompt, chat)[:max_tokens]
         if not ids:
             raise ValueError("empty prompt")
         special_ids = set(self.lm.tokenizer.all_special_ids)
         special = [i in special_ids for i in ids]
+        if skip_first > 0:
+            ordinary = [j for j, s in enumerate(special) if not s][:skip_first]
+            special = [s or j in ordinary for j, s in enumerate(special)]
         x = torch.tensor([ids], device=self.lm.device)
         with torch.no_grad():
             h = self.lm.hooked.run_to([self.hook], input_ids=x)[self.hook][0].float()
@@ -126,14 +133,32 @@ class FeatureSearch:
         return hits
 
     def active(self, prompt: str | Sequence[int], mode: str = "summed", k: int = 20, offset: int = 0,
-               normalize: bool = False, chat: bool = False, exclude: Sequence[int] = ()) -> list[Hit]:
+               normalize: bool = False, chat: bool = False, exclude: Sequence[int] = (),
+               max_density: float | None = None, skip_first: int = 0) -> list[Hit]:
         """Features active on a prompt, ranked by summed (default) or single-token activation; pageable
-        with `offset`. `normalize` ranks by activation relative to each feature's corpus max."""
-        enc = self.encode(prompt, chat)
+        with `offset`. `normalize` ranks by activation relative to each feature's corpus max;
+        `max_density` drops features that fire on more than that fraction of corpus tokens (dense
+        features otherwise top every summed ranking); `skip_first` ignores the first n ordinary tokens."""
+        enc = self.encode(prompt, chat, skip_first=skip_first)
         score, pos = self.scores(enc, mode, normalize)
         if len(exclude):
             score[torch.as_tensor(list(exclude), dtype=torch.long)] = 0
+        score = self._density_filter(score, max_density)
         return self._hits(score, pos, enc, k, offset)
+
+    def _density_filter(self, score: torch.Tensor, max_density: float | None) -> torch.Tensor:
+        if max_density is None:
+            return score
+        dense = torch.as_tensor(self._densities() > max_density)
+        return torch.where(dense, torch.zeros_like(score), score)
+
+    def _densities(self):
+        import numpy as np
+
+        if getattr(self, "_dens", None) is None:
+            rows = _need_db(self.db).query("SELECT density FROM features ORDER BY feature")
+            self._dens = np.array([r["density"] for r in rows], dtype=np.float64)
+        return self._dens
 
     def per_token(self, prompt: str | Sequence[int], features: Sequence[int], chat: bool = False) -> dict:
         """Per-token activations of chosen features: {"tokens": [...], "features": [...], "acts": [T][F]}."""
@@ -144,7 +169,7 @@ class FeatureSearch:
 
     def contrast(self, positives: Sequence[str], negatives: Sequence[str] = (), mode: str = "summed",
                  require_all: bool = True, negative_mode: str = "subtract", k: int = 20,
-                 normalize: bool = False) -> list[Hit]:
+                 normalize: bool = False, max_density: float | None = None, skip_first: int = 0) -> list[Hit]:
         """Features for what the positive prompts share and the negatives lack.
 
         score = mean over positives − mean over negatives (`negative_mode="subtract"`), or features active
@@ -155,17 +180,18 @@ class FeatureSearch:
             raise ValueError("contrast needs at least one positive prompt")
         if negative_mode not in ("subtract", "exclude"):
             raise ValueError(f"negative_mode must be 'subtract' or 'exclude', got {negative_mode!r}")
-        pos = torch.stack([self.scores(self.encode(p), mode, normalize)[0] for p in positives])
+        pos = torch.stack([self.scores(self.encode(p, skip_first=skip_first), mode, normalize)[0] for p in positives])
         score = pos.mean(0)
         if require_all:
             score = torch.where((pos > 0).all(0), score, torch.zeros_like(score))
         if negatives:
-            neg = torch.stack([self.scores(self.encode(p), mode, normalize)[0] for p in negatives])
+            neg = torch.stack([self.scores(self.encode(p, skip_first=skip_first), mode, normalize)[0]
+                               for p in negatives])
             if negative_mode == "subtract":
                 score = score - neg.mean(0)
             else:
                 score = torch.where((neg > 0).any(0), torch.zeros_like(score), score)
-        return self._hits(score, None, None, k)
+        return self._hits(self._density_filter(score, max_density), None, None, k)
 
     def _check(self, f) -> int:
         if self.db is not None:

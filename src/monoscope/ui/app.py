@@ -194,9 +194,10 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
 
     @app.get("/search", response_class=HTMLResponse)
     def search(q: str = "", prompt: str = "", negatives: str = "", mode: str = "summed", require_all: str = "",
-               side: str = "input", k: str | None = None):
+               side: str = "input", k: str | None = None,
+               max_density: str = "", skip_first: str = ""):
         return page("search.html", **search_context(q, prompt, negatives, mode, bool(require_all), side,
-                                                     _int(k, "k", 30, 1, 500)))
+                                                     _int(k, "k", 30, 1, 500), max_density, skip_first))
 
     @app.get("/map", response_class=HTMLResponse)
     def feature_map(highlight: str | None = None):
@@ -242,8 +243,10 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
 
     @app.get("/api/search")
     def api_search(q: str = "", prompt: str = "", negatives: str = "", mode: str = "summed", require_all: str = "",
-                   side: str = "input", k: str | None = None):
-        ctx = search_context(q, prompt, negatives, mode, bool(require_all), side, _int(k, "k", 30, 1, 500))
+                   side: str = "input", k: str | None = None,
+                   max_density: str = "", skip_first: str = ""):
+        ctx = search_context(q, prompt, negatives, mode, bool(require_all), side, _int(k, "k", 30, 1, 500),
+                             max_density, skip_first)
         return JSONResponse(_jsonable({k: v for k, v in ctx.items() if k.endswith("hits")}))
 
     @app.get("/api/map")
@@ -266,9 +269,13 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         return Response(status_code=204)
 
     # ---- helpers using the dashboard state --------------------------------------------------------------
-    def search_context(q, prompt, negatives, mode, require_all, side, k) -> dict:
+    def search_context(q, prompt, negatives, mode, require_all, side, k, max_density="", skip_first="") -> dict:
+        md = _float(max_density, "max density", -1.0)
+        md = None if md < 0 else md
+        skip = _int(skip_first, "skip_first", 0, 0, 64)
         ctx: dict[str, Any] = {"q": q, "prompt": prompt, "negatives": negatives, "mode": mode,
-                               "require_all": require_all, "side": side, "k": k,
+                               "require_all": require_all, "side": side, "k": k, "max_density": max_density,
+                               "skip_first": skip,
                                "text_hits": None, "token_hits": None, "prompt_hits": None}
         if mode not in ("summed", "token"):
             raise DashboardError(f"mode must be 'summed' or 'token', got {mode!r}")
@@ -287,10 +294,10 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
             positives = [p for p in prompt.split("\n---\n") if p.strip()]
             with dash.lock:
                 if len(positives) == 1 and not negs:
-                    hits = dash.search.active(positives[0], mode=mode, k=k)
+                    hits = dash.search.active(positives[0], mode=mode, k=k, max_density=md, skip_first=skip)
                 else:
                     hits = dash.search.contrast(positives, negs, mode=mode, require_all=require_all or
-                                                len(positives) > 1, k=k)
+                                                len(positives) > 1, k=k, max_density=md, skip_first=skip)
             ctx["prompt_hits"] = [h.to_dict() for h in hits]
             for h in ctx["prompt_hits"]:
                 h["token"] = None if h["token"] is None else token_spans([h["token"]], None, 1)[0]["text"]
