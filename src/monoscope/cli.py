@@ -13,11 +13,15 @@ def _register() -> None:
     from .audit import cli as audit_cli
     from .features import cli as features_cli
     from .llm import cli as llm_cli
+    from .organism import cli as organism_cli
+    from .sae import cli as sae_cli
     from .steer import cli as steer_cli
     from .store import cli as store_cli
 
     store_cli.register(app)
+    sae_cli.register(app)
     features_cli.register(app)
+    organism_cli.register(app)
     steer_cli.register(app)
     audit_cli.register(app)
     llm_cli.register(app)

@@ -25,13 +25,15 @@ def _stage(title: str) -> None:
 
 
 def train_demo_sae(store, out: Path, n_latents: int, k: int, steps: int, batch_size: int):
-    from .sae import SAEConfig, TrainConfig, load, train_sae
+    """A top-k SAE on the store's first hook; reloaded if already trained, resumed if interrupted."""
+    from .sae import SAEConfig, load_sae, train_sae
 
-    if (out / "sae.safetensors").exists():
-        return load(out)
+    if (out / "sae.safetensors").exists() and (out / "cfg.json").exists():
+        return load_sae(out)
     hook = store.hooks[0]
-    cfg = SAEConfig(d_in=store.d_model, n_latents=n_latents, architecture="topk", k=k)
-    return train_sae(store, cfg, out, TrainConfig(steps=steps, batch_size=batch_size, lr=2e-3), hook=hook)
+    cfg = SAEConfig(architecture="topk", d_in=store.d_model, n_latents=n_latents, k=k, hook=hook,
+                    model=store.manifest.config.model)
+    return train_sae(store, cfg, out, resume=True, hook=hook, steps=steps, batch_size=batch_size).sae
 
 
 def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40) -> list[dict]:
