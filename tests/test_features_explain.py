@@ -42,6 +42,10 @@ def test_render_and_parse():
     assert parse_explanation("This feature fires on the word 'God'. More text\nsecond") == "the word 'God'"
     assert parse_explanation("Explanation: code tokens") == "code tokens"
     assert parse_explanation("") == "(no explanation)"
+    from monoscope.features.explain import _first_digit
+    assert _first_digit("Score: 2") == 2 and _first_digit("Score:3\n") == 3
+    assert _first_digit("The explanation is irrelevant throughout the context") == 0
+    assert _first_digit("It loosely relates, not cleanly") == 2 and _first_digit("no idea") is None
 
 
 def test_explainer_prompt_has_marked_examples(db):  # noqa: F811

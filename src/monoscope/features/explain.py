@@ -54,8 +54,8 @@ DETECT_SYSTEM = ("You decide whether a text excerpt contains what an explanation
 class ExplainConfig:
     n_top: int = 6              # top examples shown to the explainer
     n_samples: int = 4          # bucket samples shown to the explainer
-    n_specificity: int = 12     # activations judged for specificity (incl. ~1/4 silent contexts)
-    n_detection: int = 8        # contexts judged for detection (half activating)
+    n_specificity: int = 8      # activations judged for specificity (incl. ~1/4 silent contexts)
+    n_detection: int = 6        # contexts judged for detection (half activating)
     left: int = 12              # tokens of context left / right of the highlighted token
     right: int = 4
     max_tokens: int = 40        # explanation length limit
@@ -127,9 +127,17 @@ def parse_explanation(text: str, prefill: str = EXPLAIN_PREFILL) -> str:
     return t[:200] or "(no explanation)"
 
 
+_RUBRIC_WORDS = (("cleanly", 3), ("loosely", 2), ("vaguely", 1), ("not near", 1), ("irrelevant", 0))
+
+
 def _first_digit(text: str) -> int | None:
+    """The judge's 0–3 score: the first digit, else the rubric phrase it echoed (small models paraphrase)."""
     m = re.search(r"[0-3]", text)
-    return int(m.group(0)) if m else None
+    if m:
+        return int(m.group(0))
+    low = text.lower()
+    hits = [(low.find(w), s) for w, s in _RUBRIC_WORDS if w in low]
+    return min(hits)[1] if hits else None
 
 
 def _yes_no(text: str) -> bool | None:
@@ -208,7 +216,7 @@ def score_explanation(db: FeatureDB, feature: int, explanation: str, backend, cf
                   {"role": "user", "content": f"Explanation: {explanation}\n\nText: "
                                               f"{render(db.token_text(it['ids']), highlight=it['pos'])}\n\n"
                                               f"Rubric: {RUBRIC}\nScore (0-3):"}] for it in items]
-        replies = [r[0] for r in backend.chat_batch(convs, max_tokens=4, temperature=0.0)]
+        replies = _judge(backend, convs, max_tokens=4, prefill="Score:")
         mx = page["max_act"] or 1.0
         judged = []
         for it, rep in zip(items, replies):
@@ -233,7 +241,7 @@ def score_explanation(db: FeatureDB, feature: int, explanation: str, backend, cf
                                               f"{render(db.token_text(it['ids']))}\n\n"
                                               f"Does the text contain what the explanation describes? Yes or No:"}]
                  for it in det]
-        replies = [r[0] for r in backend.chat_batch(convs, max_tokens=3, temperature=0.0)]
+        replies = _judge(backend, convs, max_tokens=3)
         answers = [(it["label"], _yes_no(r)) for it, r in zip(det, replies)]
         answers = [(lab, a) for lab, a in answers if a is not None]
         tp = [a for lab, a in answers if lab]
@@ -242,6 +250,18 @@ def score_explanation(db: FeatureDB, feature: int, explanation: str, backend, cf
             out["detection"] = float((np.mean(tp) + np.mean(tn)) / 2)
         out["detection_n"] = len(answers)
     return out
+
+
+def _judge(backend, convs: list, max_tokens: int, prefill: str | None = None) -> list[str]:
+    """One greedy reply per conversation; with a prefill (e.g. "Score:") where the backend can continue one."""
+    from ..llm import UnsupportedFeature
+
+    if prefill and getattr(backend, "supports_prefill", False):
+        try:
+            return [r[0] for r in backend.chat_batch(convs, max_tokens=max_tokens, temperature=0.0, prefill=prefill)]
+        except UnsupportedFeature:
+            pass
+    return [r[0] for r in backend.chat_batch(convs, max_tokens=max_tokens, temperature=0.0)]
 
 
 def plot_specificity(samples: Sequence[dict], path: Path, title: str = "", n_bins: int = 5) -> Path:
@@ -281,7 +301,7 @@ def plot_specificity(samples: Sequence[dict], path: Path, title: str = "", n_bin
 
 
 def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, backend: Any = None,
-            n_features: int = 5, cfg: ExplainConfig | None = None, score: bool = True, force: bool = False,
+            n_features: int = 3, cfg: ExplainConfig | None = None, score: bool = True, force: bool = False,
             progress: bool = True) -> list[dict]:
     """Explain (and score) features of a database; by default `n_features` random alive ones (seeded), as
     the paper's random-feature comparisons do. Features already explained are skipped unless `force`.
