@@ -110,8 +110,11 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     fdb = FeatureDB(fdb_dir) if (fdb_dir / "manifest.json").exists() else build_feature_db(sae, res.store, fdb_dir, lm=lm)
     produced["feature database"] = fdb_dir
     summ = fdb.summary()
-    console.print(f"{summ['alive']}/{summ['n']} features alive; logit consistency "
-                  f"{fdb.manifest.get('logit_consistency')}")
+    lc = fdb.manifest.get("logit_consistency") or {}
+    console.print(f"{summ['alive']}/{summ['n']} features alive. Logit consistency (top examples' next token among "
+                  f"the feature's top-10 logit tokens): {lc.get('hit_rate', float('nan')):.3f} vs "
+                  f"{lc.get('baseline_hit_rate', float('nan')):.3f} for random features "
+                  f"(×{lc.get('ratio_vs_baseline', float('nan')):.1f})")
     if explain_n:
         from .features.explain import explain
         try:
