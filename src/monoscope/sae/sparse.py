@@ -33,7 +33,18 @@ except Exception:  # pragma: no cover - depends on the environment
     triton = tl = None
     HAVE_TRITON = False
 
-_FORCE = os.environ.get("MONOSCOPE_SPARSE_BACKEND", "")  # "eager" | "triton" (tests and benchmarks)
+_FORCE = os.environ.get("MONOSCOPE_SPARSE_BACKEND", "")  # "eager" | "triton" | "" (auto)
+
+
+def set_backend(name: str) -> str:
+    """Force the sparse backend: "eager", "triton" or "auto" (Triton for CUDA tensors). Returns the old one."""
+    global _FORCE
+    if name not in ("eager", "triton", "auto", ""):
+        raise ValueError(f"unknown sparse backend {name!r}")
+    if name == "triton" and not HAVE_TRITON:
+        raise RuntimeError("triton is not installed")
+    old, _FORCE = _FORCE or "auto", "" if name == "auto" else name
+    return old
 
 
 def use_triton(t: torch.Tensor) -> bool:
