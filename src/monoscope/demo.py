@@ -149,10 +149,16 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     if audit:
         _stage("6. model organism + blind audit")
         from .audit.cli import print_result
-        from .audit.demo_audit import run_default_audit
-        result = run_default_audit(out / "audit")
-        print_result(result)
-        produced["audit reports"] = out / "audit"
+        from .audit.demo_audit import organism_ready, run_default_audit
+        ready, why = organism_ready("default")
+        if ready:
+            result = run_default_audit(out / "audit")
+            print_result(result)
+            produced["audit reports"] = out / "audit"
+        else:
+            console.print(f"[yellow]audit skipped: {why}. Build the organism with "
+                          f"`monoscope organism build default --out runs/organism` (about an hour on 2 CPU cores, "
+                          f"minutes on a GPU), then `monoscope audit game runs/organism`.")
 
     _stage("done")
     console.print(f"finished in {time.perf_counter() - t0:.0f}s. Produced:")

@@ -33,6 +33,22 @@ def ensure_organism_data(org_dir: Path, work: Path) -> Path:
     return target
 
 
+def organism_ready(organism: str = "default") -> tuple[bool, str]:
+    """Whether an organism directory has its manifest and final adapter (so the audit has a model to audit)."""
+    from ..organism.build import OrganismError, read_manifest, resolve_organism_dir
+
+    d = resolve_organism_dir(organism)
+    try:
+        man = read_manifest(d)
+    except (OrganismError, FileNotFoundError, OSError) as e:
+        return False, f"the {organism!r} organism at {d} is not built ({e})"
+    final = man.get("final_stage")
+    adapter = d / man.get("adapters", {}).get(final, "") / "adapter_model.safetensors"
+    if not final or not adapter.exists():
+        return False, f"the {organism!r} organism at {d} has no final adapter ({adapter})"
+    return True, ""
+
+
 def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000, n_latents: int = 2048,
                       steps: int = 300, n_games: int = 1):
     from ..features import build_feature_db
