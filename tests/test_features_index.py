@@ -187,7 +187,7 @@ def test_resume_after_kill_is_identical(sae, store, tiny_lm, tmp_path, db):
     with pytest.raises(FeatureDBError, match="incomplete|not a feature database"):
         FeatureDB(out)
     assert build_feature_db(sae, store, out, stop_after_shards=1, **kw) is None
-    resumed = build_feature_db(sae, store, out, **kw)
+    resumed = build_feature_db(sae, store, out, write_chunk=7, **kw)  # also: examples written in chunks
     assert not (out / "index_state.pt").exists()
     for t in ("features", "examples"):
         a = pq.read_table(db.path / f"{t}.parquet").to_pydict()

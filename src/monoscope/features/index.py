@@ -619,18 +619,18 @@ def feature_map(W_dec: torch.Tensor, alive: np.ndarray, method: str = "auto", se
     return out, "pca"
 
 
-def _bucket_positions(val: torch.Tensor, valid: torch.Tensor, bins: torch.Tensor, state: IndexState,
-                      max_act: torch.Tensor, cfg: IndexConfig) -> torch.Tensor:
+def _bucket_positions(val: torch.Tensor, valid: torch.Tensor, bins: torch.Tensor, hist: torch.Tensor,
+                      scale: torch.Tensor, max_act: torch.Tensor, cfg: IndexConfig) -> torch.Tensor:
     """Final bucket (0..n_buckets-1, −1 invalid) of each reservoir sample [n, S]."""
     B = cfg.n_buckets
     if cfg.bucket_scheme == "linear":
         u = val / max_act.clamp_min(1e-30)[:, None]
     else:  # equal-mass buckets: the sample's position in the feature's CDF, interpolated inside its fine bin
-        h = state.hist.double()
+        h = hist.double()
         cdf = torch.cumsum(h, 1) / h.sum(1, keepdim=True).clamp_min(1)
         lo = torch.cat([torch.zeros_like(cdf[:, :1]), cdf[:, :-1]], 1)
         c_lo, c_hi = lo.gather(1, bins), cdf.gather(1, bins)
-        pos = torch.log2(val / state.scale.clamp_min(1e-30)[:, None]) * cfg.bins_per_octave \
+        pos = torch.log2(val / scale.clamp_min(1e-30)[:, None]) * cfg.bins_per_octave \
             + cfg.octaves_below * cfg.bins_per_octave
         frac = (pos - bins).clamp(0, 1).double()
         u = (c_lo + (c_hi - c_lo) * frac).float()
@@ -638,22 +638,25 @@ def _bucket_positions(val: torch.Tensor, valid: torch.Tensor, bins: torch.Tensor
     return torch.where(valid, bucket, torch.full_like(bucket, -1))
 
 
-def select_samples(state: IndexState, cfg: IndexConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def select_samples(state: IndexState, cfg: IndexConfig, lo: int = 0, hi: int | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per feature and bucket, up to `per_bucket` reservoir samples chosen with probability ∝ how many
-    activations each represents (its fine bin's count / samples kept from that bin). Returns
-    (flat sample index [m] into [n, nb·r], bucket [m], rank within bucket [m])."""
-    n, nb, r = state.n, cfg.n_bins, cfg.samples_per_bin
+    activations each represents (its fine bin's count / samples kept from that bin). For features
+    [lo, hi); returns (flat sample index [m] into [n, nb·r], bucket [m], rank within bucket [m])."""
+    hi = state.n if hi is None else hi
+    n, nb, r = hi - lo, cfg.n_bins, cfg.samples_per_bin
     S = nb * r
-    key = state.res_key.view(n, S).cpu()
-    val = state.res_val.view(n, S).cpu()
+    key = state.res_key[lo:hi].reshape(n, S).cpu()
+    val = state.res_val[lo:hi].reshape(n, S).cpu()
     valid = key < _KEY_EMPTY
     bins = torch.arange(nb).repeat_interleave(r)[None].expand(n, S)
     kept = valid.view(n, nb, r).sum(-1).clamp_min(1)
-    weight = (state.hist.cpu().double() / kept).repeat_interleave(r, dim=1)
-    max_act = state.top_val.amax(1).cpu()
-    bucket = _bucket_positions(val, valid, bins, state, max_act, cfg)
-    u = (hash_keys(cfg.seed + 1, state.res_tok.view(n, S).cpu(), torch.arange(n)[:, None].expand(n, S))
-         .double() + 0.5) / 2 ** 32
+    hist = state.hist[lo:hi].cpu()
+    weight = (hist.double() / kept).repeat_interleave(r, dim=1)
+    max_act = state.top_val[lo:hi].amax(1).cpu()
+    bucket = _bucket_positions(val, valid, bins, hist, state.scale[lo:hi].cpu(), max_act, cfg)
+    u = (hash_keys(cfg.seed + 1, state.res_tok[lo:hi].reshape(n, S).cpu(),
+                   torch.arange(lo, hi)[:, None].expand(n, S)).double() + 0.5) / 2 ** 32
     e = -torch.log(u) / weight.clamp_min(1e-12)                                # Efraimidis–Spirakis keys
     e = torch.where(bucket >= 0, e, torch.full_like(e, float("inf")))
     o1 = e.argsort(dim=1)
@@ -666,7 +669,7 @@ def select_samples(state: IndexState, cfg: IndexConfig) -> tuple[torch.Tensor, t
     rank = (onehot.cumsum(1) * onehot).sum(-1) - 1
     take = (bsorted < cfg.n_buckets) & (rank < cfg.per_bucket)
     fi, si = torch.nonzero(take, as_tuple=True)
-    return fi * S + order[fi, si], bsorted[fi, si], rank[fi, si]
+    return (fi + lo) * S + order[fi, si], bsorted[fi, si], rank[fi, si]
 
 
 def logit_consistency(top_next: list[np.ndarray], top_logit_ids: np.ndarray, alive: np.ndarray,
@@ -778,8 +781,64 @@ def vocab_strings(tokenizer, vocab_size: int) -> list[str]:
     return texts + [f"<{i}>" for i in range(len(texts), max(vocab_size, known))]
 
 
+def _examples_table(state: IndexState, st: dict, cfg: IndexConfig, store, lo: int, hi: int):
+    """The examples rows of features [lo, hi): their top contexts and their bucket samples."""
+    import pyarrow as pa
+
+    lt = cfg.window[0]
+    top_valid = st["top_tok"][lo:hi].numpy() >= 0
+    tf, tj = np.nonzero(top_valid)
+    top_tok = st["top_tok"][lo:hi].numpy()[tf, tj]
+    top_win = st["top_win"][lo:hi][torch.from_numpy(tf), torch.from_numpy(tj)].float().numpy()
+    top_act = st["top_val"][lo:hi].numpy()[tf, tj]
+    tf = tf + lo
+    t_start, t_toks, t_acts = _ragged(top_tok - lt, top_win.reshape(len(tf), -1), store)
+
+    flat, sb, sr = select_samples(state, cfg, lo, hi)
+    flat = flat.numpy()
+    S = cfg.n_bins * cfg.samples_per_bin
+    sf = flat // S
+    s_tok = st["res_tok"].view(state.n, S).numpy()[sf, flat % S]
+    s_val = st["res_val"].view(state.n, S).numpy()[sf, flat % S]
+    s_win = st["res_win"].view(state.n * S, -1)[torch.from_numpy(flat)].float().numpy()
+    s_start, s_toks, s_acts = _ragged(s_tok - cfg.sample_window[0], s_win.reshape(len(sf), -1), store)
+
+    feat = np.concatenate([tf, sf]).astype(np.int32)
+    is_sample = np.concatenate([np.zeros(len(tf), bool), np.ones(len(sf), bool)])
+    bucket = np.concatenate([np.full(len(tf), -1), sb.numpy()]).astype(np.int16)
+    rank = np.concatenate([tj, sr.numpy()]).astype(np.int16)
+    act = np.concatenate([top_act, s_val]).astype(np.float32)
+    tok_idx = np.concatenate([top_tok, s_tok]).astype(np.int64)
+    start = np.concatenate([t_start, s_start]).astype(np.int64)
+    tok_flat = np.concatenate([t_toks[0], s_toks[0]]).astype(np.int32)
+    act_flat = np.concatenate([t_acts[0], s_acts[0]]).astype(np.float32)
+    lengths = np.concatenate([t_toks[1], s_toks[1]]).astype(np.int64)
+    peak_token = _gather_tokens(store, tok_idx)
+    next_token = _gather_tokens(store, np.where((tok_idx + 1) % store.manifest.config.context_len == 0, -1,
+                                                tok_idx + 1))
+    order = np.lexsort((rank, bucket, is_sample, feat))
+    kinds = np.where(is_sample, "sample", "top")[order]
+    return pa.table({
+        "feature": feat[order], "kind": pa.array(kinds.tolist(), type=pa.string()), "bucket": bucket[order],
+        "rank": rank[order], "act": act[order], "token_index": tok_idx[order], "peak_token": peak_token[order],
+        "next_token": next_token[order], "start": start[order],
+        "tokens": _list_array(_reorder_ragged(tok_flat, lengths, order), lengths[order]),
+        "acts": _list_array(_reorder_ragged(act_flat, lengths, order), lengths[order]),
+    }, schema=_examples_schema())
+
+
+def _examples_schema():
+    import pyarrow as pa
+
+    return pa.schema([("feature", pa.int32()), ("kind", pa.string()), ("bucket", pa.int16()), ("rank", pa.int16()),
+                      ("act", pa.float32()), ("token_index", pa.int64()), ("peak_token", pa.int32()),
+                      ("next_token", pa.int32()), ("start", pa.int64()), ("tokens", pa.list_(pa.int32())),
+                      ("acts", pa.list_(pa.float32()))])
+
+
 def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg: IndexConfig,
-                   other_sae=None, provenance: dict | None = None, progress: bool = True) -> dict[str, Any]:
+                   other_sae=None, provenance: dict | None = None, progress: bool = True,
+                   chunk_features: int = 16384) -> dict[str, Any]:
     import pyarrow as pa
     from safetensors.torch import save_file
 
@@ -829,46 +888,28 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
         quant[q] = np.where(alive, np.minimum(upper[np.arange(n), j], max_act), 0.0).astype(np.float32)
     hist_lo = (st["scale"].numpy() * 2.0 ** (-cfg.octaves_below)).astype(np.float32)
 
-    # examples: top contexts + bucket samples
-    k = cfg.top_k
-    lt = cfg.window[0]
-    top_valid = st["top_tok"].numpy() >= 0
-    tf, tj = np.nonzero(top_valid)
-    top_tok = st["top_tok"].numpy()[tf, tj]
-    top_win = st["top_win"][torch.from_numpy(tf), torch.from_numpy(tj)].float().numpy()
-    t_start, t_toks, t_acts = _ragged(top_tok - lt, top_win, store)
+    # examples: top contexts + bucket samples, written feature-chunk by feature-chunk (bounded memory)
+    import pyarrow.parquet as pq
 
-    flat, sb, sr = select_samples(state, cfg)
-    flat = flat.numpy()
-    S = cfg.n_bins * cfg.samples_per_bin
-    sf = flat // S
-    s_tok = st["res_tok"].view(n, S).numpy()[sf, flat % S]
-    s_val = st["res_val"].view(n, S).numpy()[sf, flat % S]
-    s_win = st["res_win"].view(n * S, -1)[torch.from_numpy(flat)].float().numpy()
-    s_start, s_toks, s_acts = _ragged(s_tok - cfg.sample_window[0], s_win, store)
-
-    feat = np.concatenate([tf, sf]).astype(np.int32)
-    kind = np.array(["top"] * len(tf) + ["sample"] * len(sf))
-    bucket = np.concatenate([np.full(len(tf), -1), sb.numpy()]).astype(np.int16)
-    rank = np.concatenate([tj, sr.numpy()]).astype(np.int16)
-    act = np.concatenate([st["top_val"].numpy()[tf, tj], s_val]).astype(np.float32)
-    tok_idx = np.concatenate([top_tok, s_tok]).astype(np.int64)
-    start = np.concatenate([t_start, s_start]).astype(np.int64)
-    tok_flat = np.concatenate([t_toks[0], s_toks[0]]).astype(np.int32)
-    act_flat = np.concatenate([t_acts[0], s_acts[0]]).astype(np.float32)
-    lengths = np.concatenate([t_toks[1], s_toks[1]])
-    peak_token = _gather_tokens(store, tok_idx)
-    next_token = _gather_tokens(store, np.where((tok_idx + 1) % store.manifest.config.context_len == 0, -1,
-                                                tok_idx + 1))
-    order = np.lexsort((rank, bucket, kind == "sample", feat))
-    ex = pa.table({
-        "feature": feat[order], "kind": kind[order], "bucket": bucket[order], "rank": rank[order],
-        "act": act[order], "token_index": tok_idx[order], "peak_token": peak_token[order],
-        "next_token": next_token[order], "start": start[order],
-        "tokens": _list_array(_reorder_ragged(tok_flat, lengths, order), lengths[order]),
-        "acts": _list_array(_reorder_ragged(act_flat, lengths, order), lengths[order]),
-    })
-    files["examples.parquet"] = _write_parquet(ex, out / "examples.parquet", row_group_size=8192)
+    ex_path = out / "examples.parquet"
+    tmp = ex_path.with_name(ex_path.name + ".tmp")
+    writer = pq.ParquetWriter(tmp, _examples_schema(), compression="zstd")
+    tn_feat, tn_next = [], []
+    try:
+        for lo in range(0, n, chunk_features):
+            hi = min(n, lo + chunk_features)
+            tbl = _examples_table(state, st, cfg, store, lo, hi)
+            writer.write_table(tbl, row_group_size=8192)
+            top = np.asarray(tbl.column("kind").to_numpy(zero_copy_only=False)) == "top"
+            tn_feat.append(tbl.column("feature").to_numpy()[top])
+            tn_next.append(tbl.column("next_token").to_numpy()[top])
+    finally:
+        writer.close()
+    os.replace(tmp, ex_path)
+    files["examples.parquet"] = sha256_file(ex_path)
+    feat = np.concatenate(tn_feat) if tn_feat else np.zeros(0, np.int32)
+    next_token = np.concatenate(tn_next) if tn_next else np.zeros(0, np.int32)
+    kind = np.full(len(feat), "top")
 
     # logit consistency (top examples' next tokens vs top logit tokens)
     top_mask = (kind == "top") & (next_token >= 0)
@@ -955,7 +996,7 @@ def _json_default(o):
 def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, config: IndexConfig | None = None,
                      device: str = "cpu", batch_tokens: int | None = None, progress: bool = True,
                      stop_after_shards: int | None = None, checkpoint_seconds: float = 60.0,
-                     overwrite: bool = False, keep_state: bool = False, **config_kw):
+                     overwrite: bool = False, keep_state: bool = False, write_chunk: int = 16384, **config_kw):
     """Index `sae` over `store` into the feature database directory `out` and return a `FeatureDB`.
 
     sae:       an SAE object (`encode(x_raw)`, `W_dec` [n, d], `cfg.hook`, `cfg.model`) or its directory.
@@ -964,6 +1005,7 @@ def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, co
     other_sae: a second SAE on the same hook (e.g. another size) for cross-SAE decoder neighbours.
     config / **config_kw: `IndexConfig` fields (top_k, window, n_buckets, bucket_scheme, map_method, ...).
     stop_after_shards: process at most this many more shards, checkpoint and return None (resume later).
+    write_chunk: features per chunk when writing examples (bounds the memory of the final write).
     Resumes from `out/index_state.pt` after a crash; refuses an `out` built from another SAE/store/config
     unless `overwrite`.
     """
@@ -1043,7 +1085,7 @@ def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, co
                            "device": str(device), "state_bytes": res.state.nbytes()},
             "sae_path": sae_path}
     write_database(out, res.state, sae, store, lm, hook, config, other_sae=other_sae, provenance=prov,
-                   progress=progress)
+                   progress=progress, chunk_features=write_chunk)
     if not keep_state:
         (out / STATE).unlink(missing_ok=True)
     return FeatureDB(out)
