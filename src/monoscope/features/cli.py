@@ -35,6 +35,10 @@ def describe(db) -> Table:
                                        f"feature's top-{lc['n_logits']} logit tokens (shuffled-feature baseline "
                                        f"{lc['baseline_mean_frac']:.3f}); hit rate {lc['hit_rate']:.2f} vs "
                                        f"{lc['baseline_hit_rate']:.2f}")
+        ti = lc.get("token_identity")
+        if ti:
+            t.add_row("  token-identity features", f"{ti['n_features']}: {ti['mean_frac']:.3f} vs baseline "
+                                                   f"{ti['baseline_mean_frac']:.3f}")
     return t
 
 

@@ -673,12 +673,15 @@ def select_samples(state: IndexState, cfg: IndexConfig, lo: int = 0, hi: int | N
 
 
 def logit_consistency(top_next: list[np.ndarray], top_logit_ids: np.ndarray, alive: np.ndarray,
-                      seed: int = 0, n_logits: int = 10, min_examples: int = 3) -> dict[str, Any]:
+                      seed: int = 0, n_logits: int = 10, min_examples: int = 3,
+                      top_peak: list[np.ndarray] | None = None, identity_share: float = 0.8) -> dict[str, Any]:
     """Do a feature's top logit tokens predict the tokens that follow its top examples?
 
     For each alive feature with ≥ `min_examples` top examples: `frac` = fraction of its top examples whose
     next token is among its top-`n_logits` logit tokens; `hit` = any such example. Baseline: the same with
     each feature paired with another random feature's logit tokens (a shuffle of the features).
+    With `top_peak` (the token each top example peaks on), the same numbers are also reported for the
+    token-identity features (≥ `identity_share` of their top examples peak on one token).
     """
     feats = [i for i in np.nonzero(alive)[0] if len(top_next[i]) >= min_examples]
     if len(feats) < 2:
@@ -698,9 +701,23 @@ def logit_consistency(top_next: list[np.ndarray], top_logit_ids: np.ndarray, ali
     bfrac, bhit = measure(zip(feats, perm))
     per = {int(i): float(np.isin(top_next[i], logits[i]).mean()) for i in feats}
     best = sorted(per.items(), key=lambda kv: -kv[1])[:10]
-    return {"n_features": len(feats), "n_logits": n_logits,
-            "mean_frac": frac, "hit_rate": hit, "baseline_mean_frac": bfrac, "baseline_hit_rate": bhit,
-            "ratio_vs_baseline": frac / bfrac if bfrac > 0 else None, "best_features": best}
+    out = {"n_features": len(feats), "n_logits": n_logits,
+           "mean_frac": frac, "hit_rate": hit, "baseline_mean_frac": bfrac, "baseline_hit_rate": bhit,
+           "ratio_vs_baseline": frac / bfrac if bfrac > 0 else None, "best_features": best}
+    if top_peak is not None:
+        ident = []
+        for j, i in enumerate(feats):
+            p = top_peak[i]
+            if len(p) >= min_examples and np.unique(p, return_counts=True)[1].max() >= identity_share * len(p):
+                ident.append(j)
+        if ident:
+            sel_f = [feats[j] for j in ident]
+            sel_p = [perm[j] for j in ident]
+            ifrac, ihit = measure(zip(sel_f, sel_f))
+            ibfrac, ibhit = measure(zip(sel_f, sel_p))
+            out["token_identity"] = {"n_features": len(ident), "mean_frac": ifrac, "hit_rate": ihit,
+                                     "baseline_mean_frac": ibfrac, "baseline_hit_rate": ibhit}
+    return out
 
 
 # ---- writing the database -----------------------------------------------------------------------------
@@ -894,7 +911,7 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
     ex_path = out / "examples.parquet"
     tmp = ex_path.with_name(ex_path.name + ".tmp")
     writer = pq.ParquetWriter(tmp, _examples_schema(), compression="zstd")
-    tn_feat, tn_next = [], []
+    tn_feat, tn_next, tn_peak = [], [], []
     try:
         for lo in range(0, n, chunk_features):
             hi = min(n, lo + chunk_features)
@@ -903,13 +920,20 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
             top = np.asarray(tbl.column("kind").to_numpy(zero_copy_only=False)) == "top"
             tn_feat.append(tbl.column("feature").to_numpy()[top])
             tn_next.append(tbl.column("next_token").to_numpy()[top])
+            tn_peak.append(tbl.column("peak_token").to_numpy()[top])
     finally:
         writer.close()
     os.replace(tmp, ex_path)
     files["examples.parquet"] = sha256_file(ex_path)
     feat = np.concatenate(tn_feat) if tn_feat else np.zeros(0, np.int32)
     next_token = np.concatenate(tn_next) if tn_next else np.zeros(0, np.int32)
+    peak_tok = np.concatenate(tn_peak) if tn_peak else np.zeros(0, np.int32)
     kind = np.full(len(feat), "top")
+    top_peak: list[np.ndarray] = [np.zeros(0, np.int32)] * n
+    if len(feat):
+        o = np.argsort(feat, kind="stable")
+        split = np.searchsorted(feat[o], np.arange(n + 1))
+        top_peak = [peak_tok[o][split[i]:split[i + 1]] for i in range(n)]
 
     # logit consistency (top examples' next tokens vs top logit tokens)
     top_mask = (kind == "top") & (next_token >= 0)
@@ -919,7 +943,7 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
         o = np.argsort(tfm, kind="stable")
         split = np.searchsorted(tfm[o], np.arange(n + 1))
         top_next = [tnm[o][split[i]:split[i + 1]] for i in range(n)]
-    consistency = logit_consistency(top_next, ti, alive, cfg.seed, cfg.n_logits)
+    consistency = logit_consistency(top_next, ti, alive, cfg.seed, cfg.n_logits, top_peak=top_peak)
 
     columns: dict[str, Any] = {
         "feature": np.arange(n, dtype=np.int32), "alive": alive, "density": density.astype(np.float64),
