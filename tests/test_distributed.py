@@ -93,7 +93,10 @@ def job(tmp_path_factory, tiny_lm):
     env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",)}
     os.environ["OMP_NUM_THREADS"] = "1"
     try:
-        mp.spawn(_worker, args=(2, str(base)), nprocs=2, join=True)
+        # fork (like DataLoader workers; each worker runs single-threaded and the parent holds no process
+        # group) saves re-importing torch and transformers in both workers; spawn is the portable fallback
+        method = os.environ.get("MONOSCOPE_TEST_START") or ("fork" if hasattr(os, "fork") else "spawn")
+        mp.start_processes(_worker, args=(2, str(base)), nprocs=2, join=True, start_method=method)
     finally:
         for k, v in env.items():
             if v is None:
@@ -265,3 +268,48 @@ def test_resume_in_the_other_mode(tmp_path):
     tr.run()
     ref, _ = _reference(store, "fs_topk")
     _close(_state(out), ref, atol=2e-5)
+
+
+def _cli():
+    import typer
+
+    from monoscope.distributed.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_cli_builds_torchrun_commands():
+    from typer.testing import CliRunner
+
+    app = _cli()
+    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--n-latents", "1048576", "--mode",
+                                 "fs", "--steps", "10", "--nproc-per-node", "8", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "torch.distributed.run --nproc-per-node=8 --standalone -m monoscope.distributed.train" in r.output
+    assert "--mode fs" in r.output and "--n-latents 1048576" in r.output and "--steps 10" in r.output
+    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--n-latents", "64", "--nnodes",
+                                 "2", "--node-rank", "1", "--master-addr", "node0", "--dry-run"])
+    assert "--nnodes=2 --node-rank=1 --master-addr=node0 --master-port=29500" in r.output
+    r = CliRunner().invoke(app, ["harvest-distributed", "--out", "S", "--nproc-per-node", "2", "--hooks",
+                                 "resid_post.3", "--dry-run"])
+    assert r.exit_code == 0 and "-m monoscope.distributed.harvest" in r.output and "--hooks resid_post.3" in r.output
+    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--n-latents", "64", "--nnodes",
+                                 "2", "--dry-run"])
+    assert r.exit_code != 0
+
+
+@pytest.mark.slow
+def test_torchrun_launch_through_the_cli(tmp_path):
+    """`monoscope train-distributed` really starts torchrun (2 CPU processes) and the run finishes."""
+    from typer.testing import CliRunner
+
+    _make_store(tmp_path / "s")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    r = CliRunner().invoke(_cli(), ["train-distributed", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"),
+                                    "--n-latents", "64", "--k", "4", "--mode", "fs", "--steps", "20", "--batch-size",
+                                    "64", "--device", "cpu", "--nproc-per-node", "2"])
+    assert r.exit_code == 0, r.output
+    summ = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summ["world_size"] == 2 and summ["finished"] and (tmp_path / "o" / "sae.safetensors").exists()

@@ -31,7 +31,7 @@ def torchrun_cmd(module: str, args: list[str], nproc: int, nnodes: int = 1, node
 
 
 def _launch(cmd: list[str], dry_run: bool) -> None:
-    console.print("[dim]" + " ".join(cmd))
+    console.print(" ".join(cmd), style="dim", soft_wrap=True, markup=False, highlight=False)
     if dry_run:
         return
     rc = subprocess.call(cmd, env=os.environ.copy())

@@ -175,7 +175,7 @@ class ShardedSAE(nn.Module):
     def _forward_relu(self, x, l1_coeff) -> SAEOutput:
         lam = self.cfg.l1_coeff if l1_coeff is None else l1_coeff
         f = torch.relu(self.pre_acts(x))
-        recon = sum_partials(f @ self.W_dec.to(f.dtype)) + self.b_dec.to(f.dtype)
+        recon = sum_partials((f @ self.W_dec.to(f.dtype)).float()) + self.b_dec
         dec_norms = self.W_dec.norm(dim=1)
         sparsity = lam * sum_partials((f.float() * dec_norms).sum(-1)).mean()
         with torch.no_grad():

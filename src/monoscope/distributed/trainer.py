@@ -41,7 +41,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from ..sae.config import SAEConfig, SAEError
 from ..sae.formats import atomic_write_text, build_sae, save_sae
@@ -573,14 +574,16 @@ def load_rows(ckpt: str | Path, man: dict, lo: int, hi: int, verify: bool = True
             continue
         if verify and _sha256(path) != s["sha256"]:
             raise SAEError(f"checkpoint shard {path} fails its checksum; the file is corrupt")
-        tensors = load_file(str(path))
         rows = s["hi"] - s["lo"]
-        for k, v in tensors.items():
-            if v.ndim >= 1 and v.shape[0] == rows and not k.endswith("b_dec"):
-                if a < b:
-                    parts.setdefault(k, []).append(v[a - s["lo"]:b - s["lo"]])
-            else:
-                replicated.setdefault(k, v)
+        with safe_open(str(path), framework="pt") as f:          # read only the rows we need
+            for k in f.keys():
+                sl = f.get_slice(k)
+                shape = sl.get_shape()
+                if len(shape) >= 1 and shape[0] == rows and not k.endswith("b_dec"):
+                    if a < b:
+                        parts.setdefault(k, []).append(sl[a - s["lo"]:b - s["lo"]])
+                elif k not in replicated:
+                    replicated[k] = f.get_tensor(k)
     out = {k: torch.cat(v) for k, v in parts.items()}
     out.update({k: v for k, v in replicated.items() if k not in out})
     return out

@@ -97,8 +97,8 @@ def register(app: typer.Typer) -> None:
         hook: str = typer.Option("", help="hook point, if the store holds several"),
         seed: int = typer.Option(0),
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
-        nproc: int = typer.Option(1, help="run the grid in parallel over this many processes (one per GPU) "
-                                          "with torchrun"),
+        nproc: int = typer.Option(0, help="run the grid in parallel over this many processes (one per GPU) "
+                                          "with torchrun (default: every GPU when there are several, else 1)"),
     ):
         """Scaling-law sweep: an n_latents × steps grid at fixed lr and batch, an lr sweep at frontier
         points, power-law fits (frontier, isoFLOP, parametric, lr), plots and sweep.json."""
@@ -125,6 +125,10 @@ def register(app: typer.Typer) -> None:
             if store is None:
                 _fail("which store? give STORE, or --demo")
             cfg.validate()
+            if nproc <= 0:
+                import torch
+
+                nproc = torch.cuda.device_count() if torch.cuda.device_count() > 1 and device != "cpu" else 1
             if nproc > 1:
                 out.mkdir(parents=True, exist_ok=True)
                 cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
