@@ -277,11 +277,11 @@ class IndexState:
             f.index_fill_(0, sp, 0.0)
         self.n_tokens += N - len(sp)
         flat = _nonzero_flat(f)
-        rows = torch.div(flat, n, rounding_mode="floor")
-        feats = flat - rows * n
-        vals = f.view(-1)[flat]
         if not len(flat):
             return
+        rows = _floordiv(flat, n)
+        feats = flat - rows * n
+        vals = f.view(-1)[flat]
         self.n_active += torch.bincount(feats, minlength=n)
         self.sum_act.index_add_(0, feats, vals.double())
         self._update_top(f, rows, feats, vals, row0, N // ctx_len, ctx_len)
@@ -302,7 +302,7 @@ class IndexState:
         """
         k, n = self.cfg.top_k, self.n
         left, right = self.cfg.window
-        grp = torch.div(rows, L, rounding_mode="floor") * n + feats          # (context, feature)
+        grp = _floordiv(rows, L) * n + feats                                 # (context, feature)
         cmax = torch.zeros(B * n, device=f.device).scatter_reduce_(0, grp, vals, reduce="amax")
         kth = self.top_val.amin(1)
         cand = torch.nonzero(cmax.view(B, n).amax(0) > kth, as_tuple=True)[0]
@@ -318,7 +318,7 @@ class IndexState:
         kept.scatter_(1, torch.where(idx < k, idx, torch.full_like(idx, k)), True)
         free = torch.argsort(kept[:, :k].to(torch.int8), dim=1, stable=True)  # free slots first
         slot = free[ef, (torch.cumsum(new.to(torch.int64), 1) - 1)[ef, ej]]
-        at_max = vals == cmax[grp]
+        at_max = torch.nonzero(vals == cmax[grp], as_tuple=True)[0]
         peak_of = torch.full((B * n,), f.shape[0], dtype=torch.int64, device=f.device)
         peak_of.scatter_reduce_(0, grp[at_max], rows[at_max], reduce="amin")   # first row at the context max
         fe = cand[ef]
@@ -330,8 +330,8 @@ class IndexState:
     def _update_reservoirs(self, f, rows, feats, vals, row0: int, L: int, key_seed: int) -> None:
         cfg = self.cfg
         nb, r = cfg.n_bins, cfg.samples_per_bin
-        unset = self.scale[feats] == 0
-        if unset.any():  # anchor each newly seen feature's bins at its first activation in store order
+        unset = torch.nonzero(self.scale[feats] == 0, as_tuple=True)[0]
+        if len(unset):  # anchor each newly seen feature's bins at its first activation in store order
             uf, ur, uv = feats[unset], rows[unset], vals[unset]
             first = torch.full((self.n,), f.shape[0], dtype=torch.int64, device=f.device)
             first.scatter_reduce_(0, uf, ur, reduce="amin")
@@ -344,8 +344,8 @@ class IndexState:
         gen = torch.Generator(device=f.device).manual_seed(int(key_seed))
         key = torch.randint(0, 1 << 32, (len(g),), generator=gen, device=f.device, dtype=torch.int64)
         flat_key = self.res_key.view(-1, r)
-        keep = key < flat_key.amax(1)[g]                                    # cannot enter a full reservoir
-        if not keep.any():
+        keep = torch.nonzero(key < flat_key.amax(1)[g], as_tuple=True)[0]   # others cannot enter a full reservoir
+        if not len(keep):
             return
         g, key, rows, feats, vals = g[keep], key[keep], rows[keep], feats[keep], vals[keep]
         order = torch.argsort(g * (1 << 33) + key)
@@ -353,7 +353,7 @@ class IndexState:
         gu, inv, counts = torch.unique_consecutive(g, return_inverse=True, return_counts=True)
         starts = torch.cumsum(counts, 0) - counts
         rank = torch.arange(len(g), device=g.device) - starts[inv]
-        sel = rank < r
+        sel = torch.nonzero(rank < r, as_tuple=True)[0]
         key, rows, feats, vals, inv, rank = (t[sel] for t in (key, rows, feats, vals, inv, rank))
         U = len(gu)
         cand_key = torch.full((U, r), _KEY_EMPTY, dtype=torch.int64, device=g.device)
@@ -378,6 +378,13 @@ class IndexState:
         ws = self.res_win.shape[-1]
         self.res_win.view(-1, r, ws)[ge, slot] = _windows(f, rows[p], feats[p], *cfg.sample_window, L
                                                           ).to(self.res_win.dtype)
+
+
+def _floordiv(t: torch.Tensor, d: int) -> torch.Tensor:
+    """t // d for non-negative int64 t; a shift when d is a power of two (int64 division is slow on CPU)."""
+    if d > 0 and d & (d - 1) == 0:
+        return t >> (d.bit_length() - 1)
+    return torch.div(t, d, rounding_mode="floor")
 
 
 def _nonzero_flat(f: torch.Tensor, rows_per_chunk: int = 256) -> torch.Tensor:
