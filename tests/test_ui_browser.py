@@ -45,9 +45,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from .test_ui_dashboard import build_hostile_env
+    from .test_ui_dashboard import shared_hostile_env
 
-    return build_hostile_env(tmp_path_factory.mktemp("hostile-browser"))
+    return shared_hostile_env(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -71,9 +71,19 @@ def hostile_feature(db) -> int:
     raise AssertionError("no feature with a hostile token in its examples")
 
 
+_ENV: dict = {}
+
+
+def shared_hostile_env(tmp_path_factory):
+    """Built once per test session and shared by the in-process and browser test modules."""
+    if "env" not in _ENV:
+        _ENV["env"] = build_hostile_env(tmp_path_factory.mktemp("hostile"))
+    return _ENV["env"]
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    return build_hostile_env(tmp_path_factory.mktemp("hostile"))
+    return shared_hostile_env(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
