@@ -6,6 +6,10 @@ its ranks time `--timed` steps after `--warmup` steps. Reported per mode:
 
     speedup    = tokens/s on W ranks ÷ tokens/s on 1 rank
     efficiency = speedup ÷ W            (1.0 = perfect; the ratio this benchmark is about)
+    work ratio = CPU seconds of the 1-rank run ÷ CPU seconds summed over the W ranks (CPU runs only):
+                 the share of the distributed run's work that is useful, i.e. 1 − overhead of
+                 communication and replicated work. Unlike wall-clock efficiency it does not depend on
+                 other processes competing for the cores, so it is the number to trust on a busy machine.
 
 On a CPU each rank gets `--threads` threads (default 1), so the 1-rank baseline uses 1 core and W ranks W
 cores; the machine must have W idle cores for the ratio to mean anything (it prints the load average).
@@ -48,14 +52,17 @@ def worker(a) -> None:
         if env.device.type == "cuda":
             torch.cuda.synchronize()
         comm.barrier()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tr.run(stop_after=a.timed, gather=False)
         if env.device.type == "cuda":
             torch.cuda.synchronize()
+        cpu = torch.tensor([time.process_time() - c0], dtype=torch.float64)
         comm.barrier()
         dt = time.perf_counter() - t0
+        if env.device.type == "cpu":
+            comm.all_reduce_(cpu, "sum")
         if env.is_main:
-            print("RESULT " + json.dumps({"mode": a.mode, "world": env.world, "seconds": dt,
+            print("RESULT " + json.dumps({"mode": a.mode, "world": env.world, "seconds": dt, "cpu_seconds": float(cpu[0]),
                                           "tokens_per_second": a.timed * a.batch_size / dt}), flush=True)
     finally:
         comm.shutdown()
@@ -115,16 +122,19 @@ def main() -> None:
     print(f"top-k SAE d={a.d} n={a.n_latents} k={a.k}, global batch {a.batch_size}, {a.timed} timed steps; {dev}")
     rows = []
     for mode in ("dp", "fs"):
-        best = {}
+        best, cpu = {}, {}
         for _ in range(a.repeats):                       # alternate 1 and W ranks; keep each one's best
             for w in (1, world):
                 r = launch(a, mode, w)
                 best[w] = max(best.get(w, 0.0), r["tokens_per_second"])
+                cpu[w] = min(cpu.get(w, float("inf")), r["cpu_seconds"])
         sp = best[world] / best[1]
-        rows.append((mode, best[1], best[world], sp, sp / world))
-    print(f"{'mode':<5} {'1 rank tok/s':>13} {f'{world} ranks tok/s':>15} {'speedup':>8} {'efficiency':>10}")
-    for mode, t1, tw, sp, eff in rows:
-        print(f"{mode:<5} {t1:>13,.0f} {tw:>15,.0f} {sp:>8.2f} {eff:>10.2f}")
+        rows.append((mode, best[1], best[world], sp, sp / world, cpu[1] / cpu[world] if not a.cuda else None))
+    print(f"{'mode':<5} {'1 rank tok/s':>13} {f'{world} ranks tok/s':>15} {'speedup':>8} {'efficiency':>10} "
+          f"{'work ratio':>10}")
+    for mode, t1, tw, sp, eff, wr in rows:
+        print(f"{mode:<5} {t1:>13,.0f} {tw:>15,.0f} {sp:>8.2f} {eff:>10.2f} "
+              f"{'–' if wr is None else f'{wr:.2f}':>10}")
     if tmp is not None:
         tmp.cleanup()
 
