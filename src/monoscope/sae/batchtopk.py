@@ -26,7 +26,7 @@ class BatchTopKSAE(SAE):
         return torch.where(z > th, z, torch.zeros((), dtype=z.dtype, device=z.device))
 
     def _forward(self, x: torch.Tensor, dead_mask: torch.Tensor | None = None, aux_k: int | None = None,
-                 aux_coeff: float = 0.0, **_) -> SAEOutput:
+                 aux_coeff: float = 0.0, n_dead: int | None = None, **_) -> SAEOutput:
         B, n = x.shape[0], self.cfg.n_latents
         with torch.no_grad():
             z = self.pre_acts(x)
@@ -44,7 +44,7 @@ class BatchTopKSAE(SAE):
         aux = None
         if dead_mask is not None and aux_coeff > 0:
             aux = aux_coeff * auxk_loss(self, z, xin, x.float() - recon, dead_mask,
-                                        aux_k or self.cfg.d_in // 2)
+                                        aux_k or self.cfg.d_in // 2, n_dead)
         fired = torch.zeros(n, dtype=torch.bool, device=x.device)
         fired[cols] = True
         return finish_output(x, recon, SparseActs(vals, pattern), x.new_zeros((), dtype=torch.float32),

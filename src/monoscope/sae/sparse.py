@@ -82,7 +82,7 @@ class SparsePattern:
     @classmethod
     def from_coo(cls, rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_latents: int) -> "SparsePattern":
         """Entries must be sorted by row (as `nonzero` returns them)."""
-        counts = torch.bincount(rows, minlength=n_rows)
+        counts = _count(rows, n_rows)
         offs = torch.zeros(n_rows, dtype=torch.long, device=rows.device)
         offs[1:] = counts.cumsum(0)[:-1]
         return cls(cols, offs, n_rows, n_latents, rows=rows.long())
@@ -105,11 +105,17 @@ class SparsePattern:
         """(order, rows in latent-major order, latent offsets [n_latents])."""
         if self._by_latent is None:
             order = torch.argsort(self.cols, stable=True)
-            counts = torch.bincount(self.cols, minlength=self.n_latents)
+            counts = _count(self.cols, self.n_latents)
             offs = torch.zeros(self.n_latents, dtype=torch.long, device=self.cols.device)
             offs[1:] = counts.cumsum(0)[:-1]
             self._by_latent = (order, self.rows[order], offs)
         return self._by_latent
+
+
+def _count(index: torch.Tensor, n: int) -> torch.Tensor:
+    """bincount without a host sync (torch.bincount reads the max on the host on CUDA)."""
+    return torch.zeros(n, dtype=torch.long, device=index.device).index_add_(
+        0, index, torch.ones_like(index, dtype=torch.long))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ class TopKSAE(SAE):
         return v, SparsePattern.from_topk(i, self.cfg.n_latents)
 
     def _forward(self, x: torch.Tensor, dead_mask: torch.Tensor | None = None, aux_k: int | None = None,
-                 aux_coeff: float = 0.0, **_) -> SAEOutput:
+                 aux_coeff: float = 0.0, n_dead: int | None = None, **_) -> SAEOutput:
         with torch.no_grad():
             z = self.pre_acts(x)
             pre, pattern = self._select(z)
@@ -38,10 +38,10 @@ class TopKSAE(SAE):
         aux = None
         if dead_mask is not None and aux_coeff > 0:
             aux = aux_coeff * auxk_loss(self, z, xin, x.float() - recon, dead_mask,
-                                        aux_k or self.cfg.d_in // 2)
+                                        aux_k or self.cfg.d_in // 2, n_dead)
         active = vals > 0
-        fired = torch.zeros(self.cfg.n_latents, dtype=torch.bool, device=x.device)
-        fired[pattern.cols[active.reshape(-1)]] = True
+        fired = torch.zeros(self.cfg.n_latents, device=x.device).index_add_(
+            0, pattern.cols, active.reshape(-1).float()) > 0         # no host sync
         l0 = active.sum().float() / x.shape[0]
         return finish_output(x, recon, SparseActs(vals, pattern), x.new_zeros((), dtype=torch.float32),
                              l0.detach(), fired, aux)
@@ -53,9 +53,10 @@ class TopKSAE(SAE):
 
 
 def auxk_loss(sae: SAE, z: torch.Tensor, xin: torch.Tensor, residual: torch.Tensor, dead_mask: torch.Tensor,
-              k_aux: int) -> torch.Tensor:
+              k_aux: int, n_dead: int | None = None) -> torch.Tensor:
     """Mean over tokens of ‖W_dᵀ f_aux − e‖², scaled down when fewer than k_aux latents are dead."""
-    n_dead = int(dead_mask.sum())
+    if n_dead is None:
+        n_dead = int(dead_mask.sum())
     if n_dead == 0:
         return residual.new_zeros(())
     ka = min(k_aux, n_dead)

@@ -340,7 +340,10 @@ class Trainer:
                 x = x.to(self.device, non_blocking=True)
                 if self.input_scale != 1.0:
                     x = x * self.input_scale
-                if not bool(torch.isfinite(x).all()):
+                dead = self.since_fired >= t.dead_tokens
+                # one host sync for both: is the batch finite, how many latents are dead
+                finite, n_dead = torch.stack([torch.isfinite(x).all().long(), dead.sum()]).tolist()
+                if not finite:
                     self.skipped += 1
                     bad_run += 1
                     if bad_run >= t.max_bad_batches:
@@ -357,9 +360,8 @@ class Trainer:
                 kw: dict[str, Any] = {}
                 if arch in ("relu", "jumprelu"):
                     kw["l1_coeff"] = sparsity_coeff(self.step, self.total, cfg.l1_coeff, t.l1_warmup_frac)
-                dead = self.since_fired >= t.dead_tokens
                 if topk_family and t.aux_coeff > 0:
-                    kw.update(dead_mask=dead, aux_k=t.aux_k, aux_coeff=t.aux_coeff)
+                    kw.update(dead_mask=dead, aux_k=t.aux_k, aux_coeff=t.aux_coeff, n_dead=n_dead)
                 with ac:
                     out = sae(x, normalized=True, **kw)
                 loss = out.loss.float()
@@ -390,7 +392,7 @@ class Trainer:
                 if self.step % t.log_every == 0 or self.step == self.total:
                     rec = {"step": self.step, "tokens": self.tokens, "lr": lr,
                            **{k: float(v) / n_window for k, v in window.items()},
-                           "dead_frac": float(dead.float().mean()), "skipped_batches": self.skipped,
+                           "dead_frac": n_dead / cfg.n_latents, "skipped_batches": self.skipped,
                            "elapsed_s": round(time.perf_counter() - t0, 3)}
                     if "l1_coeff" in kw:
                         rec["l1_coeff"] = kw["l1_coeff"]
