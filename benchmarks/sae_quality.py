@@ -6,11 +6,14 @@ SAE: top-k, 4,096 latents, k=32, batch 4,096, 500k training samples (122 steps).
 are only used for scoring, after training.
 
 Our recipe vs the usual library defaults, both run here through the same trainer:
-  * ours      Adam β=(0.5, 0.99), lr 1.5e-2, b_dec initialised to the first batch's mean, AuxK on latents
-              silent for 12 batches, lr linear to 0 over the last 20%
-  * baseline  Adam β=(0.9, 0.999), lr 2e-4·√(2¹⁴/n) (Gao et al.), b_dec = 0, AuxK after 10M tokens
-The difference that matters is the optimiser: with ~120 steps, β₁=0.9 momentum and β₂=0.999 second-moment
-averaging lag far behind the moving features; shorter averages let a high learning rate work.
+  * ours      Adam β=(0.5, 0.95), lr 1.5e-2 (linear to 0 over the last 20%), no gradient clipping, b_dec
+              initialised to the first batch's mean, AuxK on latents silent for 5 batches
+  * baseline  Adam β=(0.9, 0.999), lr 2e-4·√(2¹⁴/n) (Gao et al.), clip 1, b_dec = 0, AuxK after 10M tokens
+What matters is the optimiser (tuning notes, seed 0, recovered % at cos>0.9): with only ~120 steps, β₁=0.9
+momentum and β₂=0.999 averaging lag behind the moving features (lr 1.5e-2: β=(0.9,0.999) 16%, (0.5,0.999)
+57%, (0.5,0.99) 60%, (0.5,0.95) 63%); the learning rate has a sharp optimum (1e-2: 47%, 2e-2: 47%, 2.5e-2:
+9% at β=(0.5,0.99)); clipping at 1 costs ~1.5 points; AuxK, pre-encoder bias, k annealing and longer decay
+do not help here. Missing features are the rarest ones (p ≈ 0.002–0.003 per sample): they need more steps.
 
     python benchmarks/sae_quality.py [--no-baseline] [--seed 0] [--samples 500000]
 """
@@ -24,7 +27,7 @@ import torch
 from monoscope.evals import SyntheticConfig, SyntheticData, evaluate_recovery
 from monoscope.sae import SAEConfig, TrainConfig, train_sae
 
-OURS = dict(lr=1.5e-2, betas=(0.5, 0.99), b_dec_init="mean", dead_tokens=12 * 4096, aux_coeff=1 / 32)
+OURS = dict(lr=1.5e-2, betas=(0.5, 0.95), b_dec_init="mean", grad_clip=0.0, dead_tokens=5 * 4096, aux_coeff=1 / 32)
 BASELINE = dict(lr=2e-4 * (2 ** 14 / 4096) ** 0.5, betas=(0.9, 0.999), b_dec_init="zeros", dead_tokens=10_000_000)
 
 
