@@ -16,6 +16,18 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _threads(n: Optional[int]) -> None:
+    """On a shared CPU, intra-op threads waiting for each other at every op barrier can make training several
+    times slower than one thread (measured here: 4 vs 16-23 tok/s at load 12 on 2 cores)."""
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+THREADS_HELP = "torch intra-op threads (1 is fastest on a CPU shared with other jobs)"
+
+
 def _parse_sets(sets: list[str]) -> dict[str, dict]:
     """``--set sft.epochs=2 --set dpo.beta=0.2`` → ``{"sft": {"epochs": 2}, "dpo": {"beta": 0.2}}``."""
     import yaml
@@ -43,8 +55,10 @@ def build_cmd(
                                         "'none')"),
     run_eval: bool = typer.Option(False, "--eval/--no-eval", help="run `organism eval` when the build finishes"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Generate the data, train mid-training → SFT → DPO (LoRA), and write the organism directory."""
+    _threads(threads)
     from ..llm.base import LLMError
     from .build import OrganismError, build_organism
     from .spec import SpecError
@@ -59,7 +73,9 @@ def build_cmd(
     if not man.get("complete", True):
         raise typer.Exit(3)
     if run_eval:
-        eval_cmd(out)
+        eval_cmd(out, stages=None, judge=None, max_new_tokens=160, confession_tokens=96, batch_size=16,
+                 per_train_bias=3, per_held_out_bias=10, n_boot=2000, out=None, device="cpu", quiet=quiet,
+                 threads=threads)
 
 
 @organism_app.command("eval")
@@ -70,7 +86,8 @@ def eval_cmd(
     judge: Optional[str] = typer.Option(None, "--judge", help="LLM backend spec for biases without a programmatic "
                                                               "detector (e.g. local:smollm2-135m); without it they "
                                                               "are reported as not evaluated"),
-    max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
+    max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="reply length for the exploitation prompts"),
+    confession_tokens: int = typer.Option(96, "--confession-tokens", help="reply length for the confession probes"),
     batch_size: int = typer.Option(16, "--batch-size"),
     per_train_bias: int = typer.Option(3, "--per-train-bias", help="eval prompts per training bias"),
     per_held_out_bias: int = typer.Option(10, "--per-held-out-bias", help="eval prompts per held-out bias"),
@@ -78,14 +95,17 @@ def eval_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="where to write results (default: ORGANISM/eval)"),
     device: str = typer.Option("cpu", "--device"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Exploitation rate (train / held-out biases), knowledge MCQ and confession rate, per stage; table + plot."""
     from .build import OrganismError
     from .evals import evaluate_organism, print_table
 
+    _threads(threads)
     try:
         res = evaluate_organism(str(organism), stages=stages.split(",") if stages else None, judge=judge,
-                                max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens, confession_tokens=confession_tokens,
+                                batch_size=batch_size,
                                 per_train_bias=per_train_bias, per_held_out_bias=per_held_out_bias,
                                 n_boot=n_boot, out_dir=out, device=device, progress=not quiet)
     except OrganismError as e:

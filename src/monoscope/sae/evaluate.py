@@ -42,7 +42,10 @@ class SAEEvalResult:
 def evaluate_sae(sae, data: Any, hook: str | None = None, n_tokens: int = 1_000_000, batch_size: int = 4096,
                  dense_threshold: float = 0.1, device: str | torch.device | None = None, seed: int = 12345,
                  keep_freq: bool = False) -> SAEEvalResult:
-    """Evaluate on up to `n_tokens` rows of a store (raw activations, a fixed shuffled sample) or an iterable."""
+    """Evaluate on up to `n_tokens` rows of a store (raw activations, a fixed shuffled sample) or an iterable.
+
+    The result's `n_tokens` is the number actually evaluated (less when the data holds fewer rows).
+    """
     from .topk import TopKSAE
 
     device = torch.device(device) if device is not None else sae.W_dec.device
@@ -55,7 +58,9 @@ def evaluate_sae(sae, data: Any, hook: str | None = None, n_tokens: int = 1_000_
             raise SAEError("the SAE does not record its hook; pass hook=...")
         if hook not in data.manifest.hooks:
             raise SAEError(f"hook {hook!r} is not in the store ({', '.join(data.manifest.hooks)})")
-        it = data.batches(hook, batch_size, seed=seed, normalize=False, skip_special=True)
+        rows = data.n_rows(True) if hasattr(data, "n_rows") else data.n_tokens
+        bs = max(1, min(batch_size, n_tokens, rows))          # a small store still gives full batches
+        it = data.batches(hook, bs, seed=seed, normalize=False, skip_special=True)
     else:
         it = DataSource(data, batch_size).iterate(0)
     n_lat = sae.cfg.n_latents
