@@ -1,4 +1,4 @@
-"""`monoscope audit run|game`: audit an organism with the playbook auditor and grade it blind."""
+"""`monoscope audit game`: audit an organism with the playbook auditor or an LLM investigator, graded blind."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -68,12 +68,29 @@ def register(app: typer.Typer) -> None:
              sae: Path = typer.Option(None, help="SAE on the organism's middle layer (optional)"),
              features: Path = typer.Option(None, help="feature database of that SAE (optional)"),
              no_base: bool = typer.Option(False, help="do not give the auditor the public base model"),
-             dashboard: str = typer.Option(None, help="dashboard URL to link features to")) -> None:
-        """Hand the playbook auditor the organism and its data, then grade each report against the hidden spec."""
+             dashboard: str = typer.Option(None, help="dashboard URL to link features to"),
+             auditor: str = typer.Option("playbook", help="'playbook' (scripted) or 'agent' (LLM investigator)"),
+             investigator: str = typer.Option(None, help="LLM backend driving the agent, e.g. "
+                                              "'anthropic:claude-sonnet-4-5' or 'openai:http://host:8000/v1#model' "
+                                              "(default: $MONOSCOPE_LLM, else the local SmolLM2, which is too weak "
+                                              "to investigate well)"),
+             budget: int = typer.Option(30, help="agent: tool calls before it must submit its report")) -> None:
+        """Hand an auditor the organism and its data (never the spec), then grade each report against the spec."""
         from .game import run_game
-        from .playbook import PlaybookAuditor, PlaybookConfig
 
+        if auditor not in ("playbook", "agent"):
+            raise typer.BadParameter(f"unknown auditor {auditor!r}; choose 'playbook' or 'agent'", param_hint="--auditor")
         target, data = build_target(organism, sae, features, base=not no_base)
-        result = run_game(organism, lambda seed: PlaybookAuditor(target, PlaybookConfig(seed=seed)).run(), data, out,
-                          n=n, dashboard_url=dashboard)
+        if auditor == "playbook":
+            from .playbook import PlaybookAuditor, PlaybookConfig
+
+            play = lambda seed: PlaybookAuditor(target, PlaybookConfig(seed=seed)).run()
+        else:
+            from ..llm import get_backend
+            from .agent import AgentConfig, InvestigatorAgent
+
+            llm = get_backend(investigator)
+            play = lambda seed: InvestigatorAgent(target, llm, Path(out) / f"game_{seed}",
+                                                  AgentConfig(budget=budget, seed=seed)).run()
+        result = run_game(organism, play, data, out, n=n, dashboard_url=dashboard)
         print_result(result)
