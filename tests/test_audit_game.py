@@ -65,3 +65,38 @@ def test_bad_organism_dirs(tmp_path):
     assert auditor_data(tmp_path).sources == {"sft": 1}
     with pytest.raises(OrganismError, match="no spec.yaml"):
         spec_answer_key(tmp_path)
+
+
+def test_shipped_organism_data_is_regenerated_and_checked(tmp_path):
+    """An organism shipped without its data (like the committed default) gets it back from its spec, byte for
+    byte; data that no longer matches what the model was trained on is refused."""
+    import json
+
+    from monoscope.audit.demo_audit import ensure_organism_data
+    from monoscope.organism.build import OrganismError as BuildError, write_data
+
+    spec = OrganismSpec.from_dict(copy.deepcopy(CUSTOM)).validate()
+    built = tmp_path / "built"
+    files = write_data(spec, built, real_texts=None)["files"]
+    shipped = tmp_path / "shipped"
+    (shipped / "adapters").mkdir(parents=True)
+    spec.save(shipped / "spec.yaml")
+    manifest = {"data": {k: v for k, v in files.items() if k != "biases" and v["path"].startswith("data/")},
+                "real_texts": None}
+    (shipped / "organism.json").write_text(json.dumps(manifest))
+
+    org = ensure_organism_data(shipped, tmp_path / "work")
+    assert org == tmp_path / "work" / "organism"
+    for rec in manifest["data"].values():
+        assert (org / rec["path"]).read_bytes() == (built / rec["path"]).read_bytes()
+    assert (org / "adapters").resolve() == (shipped / "adapters").resolve()
+    assert auditor_data(org).sources == auditor_data(built).sources
+
+    manifest["data"]["sft"]["sha256"] = "0" * 64
+    (shipped / "organism.json").write_text(json.dumps(manifest))
+    with pytest.raises(BuildError, match="does not match the data"):
+        ensure_organism_data(shipped, tmp_path / "work")
+    manifest["real_texts"] = "custom"
+    (shipped / "organism.json").write_text(json.dumps(manifest))
+    with pytest.raises(BuildError, match="cannot be regenerated"):
+        ensure_organism_data(shipped, tmp_path / "work2")

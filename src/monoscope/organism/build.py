@@ -349,6 +349,8 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
         "data": {k: v for k, v in data["files"].items() if k in DATA_FILES},
         "eval_sets": {k: v for k, v in data["files"].items() if k in EVAL_SET_FILES},
         "data_stats": data["stats"],
+        # what was mixed into mid-training; with the spec it regenerates the data ("custom": an iterable)
+        "real_texts": real_texts if real_texts is None or isinstance(real_texts, str) else "custom",
         "timings": timings,
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else
                               f" ({os.cpu_count()} cores)"),
