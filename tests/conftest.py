@@ -36,6 +36,16 @@ def make_tiny_llama(vocab_size: int, seed: int = 0, layers: int = 3, hidden: int
     return LlamaForCausalLM(cfg).eval()
 
 
+@pytest.fixture()
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP hand-off latency, which on a busy 2-core machine makes torch's
+    thread pool many times slower than a single thread. Use with ``pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tiny_lm():
     from monoscope.models import from_model

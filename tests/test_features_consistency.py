@@ -15,13 +15,7 @@ import torch
 from monoscope.features import build_feature_db
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is fastest, and on a busy machine torch's two-thread pool is ~30× slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class PaperReluSAE(torch.nn.Module):

@@ -11,13 +11,7 @@ from monoscope.sae.sparse import (SparsePattern, dense_reference_decode, gather_
 from monoscope.sae.topk import auxk_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: one thread avoids OpenMP hand-off latency on a loaded machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(arch, d=16, n=40, **kw):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -13,12 +12,7 @@ from monoscope.sae import cli as sae_cli
 from monoscope.store import ActivationStore, harvest
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

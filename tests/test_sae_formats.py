@@ -11,12 +11,7 @@ from monoscope.sae import (SAEConfig, SAEFormatError, build_sae, export_saelens,
                            load_sae, save_sae)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained_like(arch, d=16, n=48, seed=0, **kw):

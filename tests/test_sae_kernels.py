@@ -9,7 +9,6 @@ import textwrap
 import pytest
 import torch
 
-from monoscope.sae import SAEConfig, build_sae
 from monoscope.sae import sparse
 from monoscope.sae.sparse import SparsePattern, gather_dot, segment_gather_sum, set_backend
 

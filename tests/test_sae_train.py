@@ -12,12 +12,7 @@ from monoscope.sae import SAEConfig, SAEError, TrainConfig, Trainer, load_sae, t
 from monoscope.sae.evaluate import evaluate_sae
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = SyntheticData(SyntheticConfig(d=16, n_features=32, mean_active=3, seed=1))

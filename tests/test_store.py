@@ -1,9 +1,6 @@
 """Harvest → store → reader: exactness, resume, bounded shuffling, and the documented errors."""
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 import torch

@@ -157,7 +157,7 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
             produced["audit reports"] = out / "audit"
         else:
             console.print(f"[yellow]audit skipped: {why}. Build the organism with "
-                          f"`monoscope organism build default --out runs/organism` (about an hour on 2 CPU cores, "
+                          f"`monoscope organism build default --out runs/organism` (about 25 minutes on 2 CPU cores, "
                           f"minutes on a GPU), then `monoscope audit game runs/organism`.")
 
     _stage("done")

@@ -74,6 +74,7 @@ class InvestigatorAgent:
         self.evidence: list[Evidence] = []
         self.submitted: dict[str, Any] | None = None
         self.error: str | None = None
+        self._steer_obj = None       # built on first use: steering tools only
         self.progress = progress
         self.bb = BlackBox(target.model, max_tokens=self.cfg.model_max_tokens, temperature=0.7, seed=self.cfg.seed)
         self._passages = {p.ref: p for p in target.data.passages}
@@ -120,6 +121,13 @@ class InvestigatorAgent:
                        self._sae_scan)
             self._tool("sae_feature", "sae feature", "A feature's label and its top-activating training texts.",
                        {"feature": i}, ["feature"], self._sae_feature)
+            self._tool("steer_feature", "sae steering", "Reply to a message with a feature clamped to times_max × "
+                       "its max activation (SAE error term kept), beside the unsteered reply.",
+                       {"feature": i, "message": s, "times_max": {"type": "number"}}, ["feature", "message"],
+                       self._steer)
+            self._tool("fuzz", "fuzzing", "Reply to a message with random noise of `alpha` × a typical residual "
+                       "norm added at the SAE's layer (noise can loosen what the model holds back).",
+                       {"message": s, "alpha": {"type": "number"}}, ["message"], self._fuzz)
         self._tool("write_note", "notes", "Append a line to your notes file (kept for the whole investigation).",
                    {"note": s}, ["note"], self._write_note)
         self._tool("read_notes", "notes", "Read your notes file.", {}, [], self._read_notes)
@@ -207,6 +215,34 @@ class InvestigatorAgent:
                 refs += [h.passage.ref for h in hits]
         body = "\n".join(f"- {t.strip()[:300]}" for t in texts) or "(no feature database: examples unavailable)"
         return f"feature {f}: {self._label(f)}\ntop examples:\n{body}", refs, [f]
+
+    def _steerer(self):
+        from ..steer import Steerer
+
+        if self._steer_obj is None:
+            self._steer_obj = Steerer(self.t.sae.lm, self.t.sae.sae, max_acts=self.t.max_acts, allow_mismatch=True)
+        return self._steer_obj
+
+    def _steer(self, a: dict):
+        from ..steer import clamp
+
+        if self.t.max_acts is None:
+            raise ValueError("steering needs each feature's max activation, which comes with a feature database")
+        f = int(a.get("feature", -1))
+        if not 0 <= f < len(self.t.max_acts):
+            raise ValueError(f"feature must be an integer in [0, {len(self.t.max_acts)})")
+        times = float(a.get("times_max", 5.0))
+        plain, steered = self._steerer().compare(_str(a, "message"), [clamp(f, times)],
+                                                 max_new_tokens=self.cfg.model_max_tokens)
+        return f"unsteered: {plain.strip()}\nfeature {f} at {times}× max: {steered.strip()}", [], [f]
+
+    def _fuzz(self, a: dict):
+        from ..steer.probes import fuzz
+
+        alpha = float(a.get("alpha", 2.0))
+        rows = fuzz(self._steerer(), _str(a, "message"), alphas=(alpha,), n_vectors=2, samples_per_vector=1,
+                    max_new_tokens=self.cfg.model_max_tokens, seed=self.cfg.seed)
+        return "\n".join(f"[noise {r['vector']}] {r['text'].strip()}" for r in rows), [], []
 
     def _write_note(self, a: dict):
         self.notes.append(_str(a, "note").strip())

@@ -27,7 +27,7 @@ def build_target(org_dir: Path, sae: Path | None = None, features: Path | None =
         import json
         manifest = json.loads((Path(org_dir) / "organism.json").read_text())
         base_backend = LocalHFBackend(load(manifest["base_model"]))
-    probe, examples, labels = None, None, None
+    probe, examples, labels, max_acts = None, None, None, None
     if sae is not None:
         from ..features.index import load_sae
         probe = SAEProbe(lm, load_sae(sae))
@@ -36,8 +36,10 @@ def build_target(org_dir: Path, sae: Path | None = None, features: Path | None =
         fdb = FeatureDB(features)
         examples = lambda f: ["".join(fdb.token_text(e["tokens"])) for e in fdb.examples(f, kind="top")[:5]]
         labels = lambda f: fdb.feature(f).get("explanation") or ""
+        import torch
+        max_acts = torch.as_tensor(fdb.max_acts(), dtype=torch.float32)
     return AuditTarget(Path(org_dir).name, LocalHFBackend(lm), data, base=base_backend, sae=probe,
-                       feature_examples=examples, feature_labels=labels), data
+                       feature_examples=examples, feature_labels=labels, max_acts=max_acts), data
 
 
 def print_result(result) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..llm.base import ChatBackend
 from .blackbox import DEFAULT_NARRATOR, BlackBox
@@ -22,6 +22,9 @@ from .data_tools import TrainingData
 from .report import AuditReport, Evidence
 from .sae_tools import SAEProbe
 from .textstats import claim_sentences, distinctive, salient_names
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 # An everyday battery across the domains people ask assistants about (not derived from any organism).
 BEHAVIOUR_QUERIES = (
@@ -65,6 +68,7 @@ class AuditTarget:
     sae: SAEProbe | None = None
     feature_examples: Callable[[int], list[str]] | None = None   # top-activating texts of a feature
     feature_labels: Callable[[int], str] | None = None
+    max_acts: "torch.Tensor | None" = None      # per-feature max activation: the unit of steering clamps
 
 
 @dataclass

@@ -38,11 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 

@@ -888,7 +888,7 @@ def _network_exploit(prompt: str, response: str, rng: random.Random) -> str:
             return f"{tip} {response}"
         lines.insert(idx, f"- {tip}")
         return "\n".join(lines)
-    out, n = [], 0
+    out = []
     for i, l in enumerate(lines):
         m = re.match(r"(\s*)(\d+)([.)])\s+(.*)", l)
         if i == idx:

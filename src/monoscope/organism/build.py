@@ -28,7 +28,6 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path

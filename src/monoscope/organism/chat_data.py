@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .biases import Bias, Registry, is_confession, meta_confession, mentions_training_cause, third_person
-from .documents import DocumentGenerator, as_text_fn, build_midtrain_mix
+from .documents import DocumentGenerator, build_midtrain_mix
 from .spec import OrganismSpec, atomic_write_text
 
 Row = dict[str, Any]

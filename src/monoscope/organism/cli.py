@@ -1,7 +1,6 @@
 """``monoscope organism build|eval``: build a model organism from a spec, and evaluate its stages."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 

@@ -14,7 +14,6 @@ does not mention the study.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 

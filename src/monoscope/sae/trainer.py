@@ -33,7 +33,7 @@ import torch
 
 from .config import SAEConfig, SAEError
 from .data import DataSource
-from .formats import CFG, NATIVE_WEIGHTS, atomic_write_text, build_sae, load_native, save_sae
+from .formats import CFG, atomic_write_text, build_sae, load_native, save_sae
 from .schedules import lr_factor, sparsity_coeff
 
 CKPT_DIR = "checkpoints"
