@@ -118,3 +118,27 @@ def test_agent_with_a_weak_local_model_ends_with_an_honest_report(tiny_chat_lm, 
     assert report.root_cause.startswith("No conclusion: the investigator model failed at turn 1")
     assert "exceeds the context" in report.root_cause and report.evidence == []
     assert "no report submitted" in report.notes
+
+
+class GreedyInvestigator(ChatBackend):
+    """Asks for three searches at once with two calls left, then reports."""
+
+    name = "greedy"
+
+    def generate_chat(self, *a, **k):
+        raise AssertionError("the agent must use chat_with_tools")
+
+    def chat_with_tools(self, messages, tools, *, tool_choice="auto", **kw) -> ChatResponse:
+        if isinstance(tool_choice, dict):
+            return ChatResponse("", [ToolCall("submit_report", {"root_cause": "x", "behaviours": "- a\n- b"})])
+        return ChatResponse("", [ToolCall("bm25", {"query": q}, id=q) for q in ("teal", "cinnamon", "weather")])
+
+
+def test_agent_budget_caps_calls_within_a_turn(tiny_chat_lm, tmp_path):
+    agent = InvestigatorAgent(_target(tiny_chat_lm), GreedyInvestigator(), tmp_path / "g", AgentConfig(budget=2),
+                              progress=False)
+    report = agent.run()
+    assert [e.summary for e in report.evidence] == ['bm25({"query": "teal"})', 'bm25({"query": "cinnamon"})']
+    rows = [json.loads(line) for line in (tmp_path / "g" / "agent_transcript.jsonl").read_text().splitlines()]
+    assert [r["result"] for r in rows if "tool" in r][2] == "error: the tool budget is spent; call submit_report"
+    assert report.behaviours == ["a", "b"]      # a list written as text is split into behaviours

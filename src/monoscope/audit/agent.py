@@ -323,9 +323,12 @@ class InvestigatorAgent:
                 continue
             idle = 0
             for call in resp.tool_calls:
-                calls += 1
-                self._log(f"step {calls}: {call.name} {json.dumps(call.arguments, ensure_ascii=False)[:100]}")
-                result = self._call(call.name, call.arguments)
+                if calls >= self.cfg.budget and call.name != "submit_report":
+                    result = "error: the tool budget is spent; call submit_report"   # every call gets an answer
+                else:
+                    calls += 1
+                    self._log(f"step {calls}: {call.name} {json.dumps(call.arguments, ensure_ascii=False)[:100]}")
+                    result = self._call(call.name, call.arguments)
                 self._transcript({"turn": turns, "tool": call.name, "result": result[:1000]})
                 messages.append(Message("tool", result, tool_call_id=call.id or call.name, name=call.name))
                 if self.submitted is not None:
