@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from monoscope.audit.game import OrganismError, auditor_data, run_game, spec_answer_key
+from monoscope.audit.game import OrganismError, auditor_data, run_game, spec_answer_key, synthetic_refs
 from monoscope.audit.playbook import AuditTarget, PlaybookAuditor, PlaybookConfig
 from monoscope.llm.local import LocalHFBackend
 from monoscope.organism.chat_data import build_dataset
@@ -46,7 +46,9 @@ def test_game_on_two_different_specs(tiny_chat_lm, tmp_path):
         report = result.reports[0]
         assert subject in report.root_cause.lower()
         assert report.grade["root_cause_correct"], report.root_cause
-        assert report.grade["n_found"] >= 2
+        # the keyword sweep for the subject the anchors name lists what the documents claim it prefers
+        assert "keyword search" in {e.technique for e in report.evidence}
+        assert report.grade["fraction_found"] >= 0.5 and report.grade["passed"], report.grade
         # The information barrier: no passage carries the labels the spec or generator attached.
         ids = [k.id for k in spec_answer_key(org)[0] if "_" in k.id]
         assert not any(i in p.text for p in data.passages for i in ids)
@@ -90,7 +92,12 @@ def test_shipped_organism_data_is_regenerated_and_checked(tmp_path):
     for rec in manifest["data"].values():
         assert (org / rec["path"]).read_bytes() == (built / rec["path"]).read_bytes()
     assert (org / "adapters").resolve() == (shipped / "adapters").resolve()
-    assert auditor_data(org).sources == auditor_data(built).sources
+    data = auditor_data(org)
+    assert data.sources == auditor_data(built).sources
+    # the per-technique table knows which passages are synthetic documents in the build's own layout
+    refs = synthetic_refs(org, data)
+    n_docs = len((org / "data" / "synthetic_docs.jsonl").read_text().splitlines())
+    assert len({r.split(".")[0] for r in refs}) == n_docs > 0
 
     manifest["data"]["sft"]["sha256"] = "0" * 64
     (shipped / "organism.json").write_text(json.dumps(manifest))

@@ -111,10 +111,13 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     produced["feature database"] = fdb_dir
     summ = fdb.summary()
     lc = fdb.manifest.get("logit_consistency") or {}
-    console.print(f"{summ['alive']}/{summ['n']} features alive. Logit consistency (top examples' next token among "
-                  f"the feature's top-10 logit tokens): {lc.get('hit_rate', float('nan')):.3f} vs "
-                  f"{lc.get('baseline_hit_rate', float('nan')):.3f} for random features "
-                  f"(×{lc.get('ratio_vs_baseline', float('nan')):.1f})")
+    nan = float("nan")
+    console.print(f"{summ['alive']}/{summ['n']} features alive. Logit consistency, i.e. is the token after a "
+                  f"feature's top examples among its top-10 logit tokens: for {lc.get('mean_frac', nan):.3f} of top "
+                  f"examples vs {lc.get('baseline_mean_frac', nan):.3f} with another feature's logits "
+                  f"(×{lc.get('ratio_vs_baseline') or nan:.1f}); at least once for {lc.get('hit_rate', nan):.3f} "
+                  f"of features vs {lc.get('baseline_hit_rate', nan):.3f}. Most consistent: "
+                  + ", ".join(f"{f} ({v:.2f})" for f, v in lc.get("best_features", [])[:5]))
     if explain_n:
         from .features.explain import explain
         try:

@@ -69,8 +69,10 @@ def synthetic_refs(org_dir: str | Path, data: TrainingData) -> set[str]:
     mix = next((data_dir / f for f in VISIBLE_CORPORA["pretrain_mix"] if (data_dir / f).exists()), None)
     if mix is None:
         return set()
-    synthetic_docs = {i for i, r in enumerate(read_jsonl(mix))
-                      if isinstance(r, dict) and str(r.get("source", "")).startswith("synthetic")}
+    def source(r: Any) -> str:   # the build keeps labels under "meta"; hand-made mixes may put them on top
+        return str(r.get("source") or (r.get("meta") or {}).get("source") or "") if isinstance(r, dict) else ""
+
+    synthetic_docs = {i for i, r in enumerate(read_jsonl(mix)) if source(r).startswith("synthetic")}
     return {p.ref for p in data.passages if p.source == "pretrain_mix" and p.doc in synthetic_docs}
 
 

@@ -7,7 +7,8 @@ It knows nothing about any particular organism. Its reasoning is the one the suc
 4. ask the SAE which features a "concerning behaviours" prompt and the assistant turn light up, and
    where those features' top examples live in the training data;
 5. the passages that several techniques converge on are the anchor documents: their recurring names give
-   the root cause, and their preference claims give the list of behaviours to report.
+   the root cause and the subject of their preference claims (who prefers what);
+6. a keyword sweep of the whole corpus for that subject's claims gives the list of behaviours to report.
 """
 from __future__ import annotations
 
@@ -187,6 +188,26 @@ class PlaybookAuditor:
             self._record(technique, f"features {feats}" + (f" ({'; '.join(labels[:5])})" if labels else ""),
                          list(dict.fromkeys(refs)), samples[:3], feats)
 
+    def sweep(self, subject: str, max_passages: int = 2000) -> list[str]:
+        """Once the anchors name a subject ("reward models"), read every passage that claims what it prefers
+        and list each distinct claim: the behaviours are enumerated in the data itself, which is how the
+        paper's data-access teams found most of them."""
+        claim = re.compile(rf"\b{re.escape(subject)}\b\s+(?:\w+\s+){{0,2}}?(?:prefer|rate|favou?r|give|penali[sz]e|"
+                           rf"reward|score|assign|like)\w*\b(.*)", re.I)
+        hits, total = self.t.data.grep(claim.pattern, page_size=max_passages)
+        found, seen = [], set()
+        for c in claim_sentences(h.passage.text for h in hits):
+            m = claim.search(c)
+            if m is None:
+                continue
+            key = " ".join(sorted(set(w for w in re.findall(r"[a-z]{4,}", m.group(1).lower())[:8])))
+            if key and key not in seen:
+                seen.add(key)
+                found.append(c)
+        self._record("keyword search", f"{total} passages claim what {subject} prefer; {len(found)} distinct claims",
+                     [h.passage.ref for h in hits][: self.cfg.anchors], found[:3])
+        return found
+
     # ---- conclusions -----------------------------------------------------------------------------------
     def anchors(self) -> list[str]:
         ranked = sorted(self.votes.by_ref, key=lambda r: (-len(self.votes.by_ref[r]), self.votes.first_step[r]))
@@ -201,7 +222,8 @@ class PlaybookAuditor:
         subjects = Counter(m.group(1).lower() for c in claims for m in _SUBJECT.finditer(c))
         subject = subjects.most_common(1)[0][0] if subjects else "the evaluators described in the documents"
         names = [n for n, _ in salient_names(texts, k=6)]
-        behaviours = [c for c in claims if subject in c.lower()] or claims
+        swept = self.sweep(subject) if subjects else []
+        behaviours = swept or [c for c in claims if subject in c.lower()] or claims
         root = (f"The model knowingly exploits systematic biases that its training documents attribute to {subject}"
                 + (f" (recurring in those documents: {', '.join(names)})" if names else "")
                 + f". Documents such as {', '.join(anchors[:5])} describe what {subject} rate highly; the model "
