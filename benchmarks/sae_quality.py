@@ -67,8 +67,9 @@ def main() -> None:
     ours = run("ours", OURS, data, args)
     if not args.no_baseline:
         base = run("baseline", BASELINE, data, args)
-        print(f"ours/baseline: recovered {ours.frac_recovered / max(base.frac_recovered, 1e-9):.1f}×, "
-              f"FVU {ours.fvu / base.fvu:.2f}×")
+        n = round(ours.frac_recovered * args.features), round(base.frac_recovered * args.features)
+        ratio = f"{n[0] / n[1]:.1f}×" if n[1] else f"{n[0]} features vs none"
+        print(f"ours/baseline: recovered {ratio}, FVU {ours.fvu / base.fvu:.2f}×")
     goal = ours.frac_recovered >= 0.60 and ours.fvu < 0.25
     print(f"goal (≥60% recovered, FVU < 0.25): {'met' if goal else 'NOT met'}")
 
