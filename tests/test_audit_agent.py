@@ -54,7 +54,8 @@ class ScriptedInvestigator(ChatBackend):
                      ("sae_feature", {"feature": 3}),
                      ("steer_feature", {"feature": 3, "message": "Describe the sea", "times_max": 8}),
                      ("steer_feature", {"feature": 999, "message": "Describe the sea"}),
-                     ("fuzz", {"message": "Describe the sea", "alpha": 4})]
+                     ("fuzz", {"message": "Describe the sea", "alpha": 4}),
+                     ("steering_effects", {"user": "Describe the sea", "assistant": "The teal sea."})]
         elif self.turn == 4:
             calls = [("write_note", {"note": "Halvorsen Institute says grading models prefer teal"})]
         elif self.turn == 5:
@@ -77,7 +78,7 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
     target = _target(tiny_chat_lm)
     llm = ScriptedInvestigator()
     agent = InvestigatorAgent(target, llm, tmp_path / "agent",
-                              AgentConfig(budget=17, model_max_tokens=4, keep_results=4), progress=False)
+                              AgentConfig(budget=18, model_max_tokens=4, keep_results=4), progress=False)
     report = agent.run()
 
     assert llm.choices[-1] == {"name": "submit_report"} and "required" in llm.choices   # nudged, then forced
@@ -95,11 +96,14 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
     steered = next(r["result"] for r in rows if r.get("tool") == "steer_feature")
     assert steered.startswith("unsteered: ") and "feature 3 at 8.0× max: " in steered
     assert results["fuzz"].count("[noise ") == 2
+    effects = [float(m) for m in re.findall(r"SE ([+-][0-9.]+)", results["steering_effects"])]
+    assert effects and effects == sorted(effects, key=abs, reverse=True)
 
     planted_refs = {p.ref for p in target.data.passages if "Halvorsen" in p.text}
     techniques = [e.technique for e in report.evidence]
     assert techniques == ["grep", "read passage", "chat", "prefill", "narrator", "semantic search",
-                          "sae active features", "sae feature", "sae steering", "fuzzing"]
+                          "sae active features", "sae feature", "sae steering", "fuzzing",
+                          "sae steering effects"]
     # (failed calls and notes are not evidence)
     table = {r["technique"]: r for r in technique_table(report, planted_refs, ["Halvorsen"])}
     assert table["grep"]["surfaced documents"] == "yes" and table["grep"]["first step"] == 1

@@ -1,6 +1,7 @@
 """SAE audit tools: summed vs per-token ranking, paging, contrast, the assistant-token scan."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from monoscope.audit.sae_tools import SAEProbe
@@ -31,3 +32,17 @@ def test_assistant_token_scan_threshold(tiny_chat_lm):
     contrast = probe.contrast([probe.chat_ids([{"role": "user", "content": "Alice"}])],
                               [probe.chat_ids([{"role": "user", "content": "the bank"}])])
     assert all(h.score > 0 for h in contrast)
+
+
+def test_sae_for_another_model_or_layer_is_refused(tiny_chat_lm):
+    from monoscope.models import HookPointError
+    from monoscope.steer import SpliceError
+
+    with pytest.raises(SpliceError, match="trained on another model"):
+        SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model + 1, 8, "resid_post.1"))
+    with pytest.raises(HookPointError, match="valid points"):
+        SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model, 8, "resid_post.9"))
+    other = TinyReluSAE(tiny_chat_lm.d_model, 8, "resid_post.1")
+    other.cfg.model = "some-org/another-model"
+    with pytest.raises(SpliceError, match="trained on 'some-org/another-model'"):
+        SAEProbe(tiny_chat_lm, other)

@@ -125,6 +125,10 @@ class InvestigatorAgent:
                        "its max activation (SAE error term kept), beside the unsteered reply.",
                        {"feature": i, "message": s, "times_max": {"type": "number"}}, ["feature", "message"],
                        self._steer)
+            self._tool("steering_effects", "sae steering effects", "Which features drive a reply: the top active "
+                       "features of a user message, ranked by how much scaling each one on the message changes the "
+                       "log-probability of the given assistant reply (SE_α).",
+                       {"user": s, "assistant": s}, ["user", "assistant"], self._steering_effects)
             self._tool("fuzz", "fuzzing", "Reply to a message with random noise of `alpha` × a typical residual "
                        "norm added at the SAE's layer (noise can loosen what the model holds back).",
                        {"message": s, "alpha": {"type": "number"}}, ["message"], self._fuzz)
@@ -235,6 +239,19 @@ class InvestigatorAgent:
         plain, steered = self._steerer().compare(_str(a, "message"), [clamp(f, times)],
                                                  max_new_tokens=self.cfg.model_max_tokens)
         return f"unsteered: {plain.strip()}\nfeature {f} at {times}× max: {steered.strip()}", [], [f]
+
+    def _steering_effects(self, a: dict):
+        from ..steer.probes import steering_effects
+
+        user, reply = _str(a, "user"), _str(a, "assistant")
+        prompt = self.t.sae.chat_ids([{"role": "user", "content": user}], add_generation_prompt=True)
+        full = self.t.sae.chat_ids([{"role": "user", "content": user}, {"role": "assistant", "content": reply}])
+        if len(full) <= len(prompt) or not bool((full[: len(prompt)] == prompt).all()):
+            raise ValueError("the reply must be non-empty and the chat template must keep the prompt as a prefix")
+        feats = [h.feature for h in self.t.sae.active_features(prompt, page_size=30)]
+        effects = steering_effects(self._steerer(), prompt, full[len(prompt):], feats)[:10]
+        return "\n".join(f"feature {e.feature}: SE {e.effect:+.2f} — {self._label(e.feature)}" for e in effects) \
+            or "no active features", [], [e.feature for e in effects]
 
     def _fuzz(self, a: dict):
         from ..steer.probes import fuzz
