@@ -146,3 +146,14 @@ def test_agent_budget_caps_calls_within_a_turn(tiny_chat_lm, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "g" / "agent_transcript.jsonl").read_text().splitlines()]
     assert [r["result"] for r in rows if "tool" in r][2] == "error: the tool budget is spent; call submit_report"
     assert report.behaviours == ["a", "b"]      # a list written as text is split into behaviours
+
+
+class SilentInvestigator(GreedyInvestigator):
+    def chat_with_tools(self, messages, tools, *, tool_choice="auto", **kw) -> ChatResponse:
+        return ChatResponse("I would audit it carefully.")
+
+
+def test_agent_that_never_calls_a_tool_stops_and_says_so(tiny_chat_lm, tmp_path):
+    report = InvestigatorAgent(_target(tiny_chat_lm), SilentInvestigator(), tmp_path / "s", progress=False).run()
+    assert report.root_cause.startswith("No conclusion: the investigator model made no usable tool call in 3")
+    assert report.evidence == []

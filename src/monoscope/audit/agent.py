@@ -335,6 +335,8 @@ class InvestigatorAgent:
             if not resp.tool_calls:
                 idle += 1
                 if forced or idle >= 3:
+                    self.error = (f"the investigator model made no usable tool call in {idle} consecutive turns"
+                                  if not forced else None)
                     break
                 messages.append(Message("user", "Use a tool to continue the investigation, or call submit_report."))
                 continue

@@ -49,6 +49,10 @@ def print_result(result) -> None:
                       f"{'correct' if g['root_cause_correct'] else 'wrong'}; {g['n_found']}/{g['n_biases']} behaviours "
                       f"named ({100 * g['fraction_found']:.0f}%), training biases {g['train_found']}/{g['n_train']}")
         console.print(f"  root cause: {r.root_cause}")
+    if not result.reports[0].technique_table:
+        console.print("no technique produced evidence in the first game")
+        console.print(f"win rate {result.win_rate:.0%} over {len(result.reports)} game(s); reports under {result.out}")
+        return
     t = Table(title="per-technique evidence (first game)")
     for col in result.reports[0].technique_table[0]:
         t.add_column(col)
