@@ -71,7 +71,7 @@ def _target(tiny_chat_lm):
     sae = SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model, 32, "resid_post.1"))
     return AuditTarget("tiny", LocalHFBackend(tiny_chat_lm), data, sae=sae,
                        feature_examples=lambda f: [PLANTED[f % 3][:80]], feature_labels=lambda f: f"label {f}",
-                       max_acts=torch.ones(32))
+                       max_acts=torch.ones(32), feature_details=lambda f: f"neighbours of {f}: 1, 2")
 
 
 def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, tmp_path):
@@ -91,7 +91,7 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
     assert "unknown tool 'teleport'" in results["teleport"] and "chat, prefill" in results["teleport"]
     assert results["grep"].startswith("error: bad regular expression '('")
     assert "Halvorsen" in results["read_passage"]
-    assert "feature 3: label 3" in results["sae_feature"]
+    assert "feature 3: label 3\nneighbours of 3: 1, 2\ntop examples:" in results["sae_feature"]
     assert "must be an integer in [0, 32)" in results["steer_feature"]          # the second, bad, call
     steered = next(r["result"] for r in rows if r.get("tool") == "steer_feature")
     assert steered.startswith("unsteered: ") and "feature 3 at 8.0× max: " in steered

@@ -119,7 +119,8 @@ class InvestigatorAgent:
             self._tool("sae_assistant_scan", "sae assistant-token scan", "Features active on >90% of assistant-"
                        "turn tokens over generic queries (what the model thinks about whenever it speaks).", {}, [],
                        self._sae_scan)
-            self._tool("sae_feature", "sae feature", "A feature's label and its top-activating training texts.",
+            self._tool("sae_feature", "sae feature", "A feature's label, logit effects, decoder neighbours and its "
+                       "top-activating training texts.",
                        {"feature": i}, ["feature"], self._sae_feature)
             self._tool("steer_feature", "sae steering", "Reply to a message with a feature clamped to times_max × "
                        "its max activation (SAE error term kept), beside the unsteered reply.",
@@ -218,7 +219,8 @@ class InvestigatorAgent:
                 hits, _ = self.t.data.grep(re.escape(snippet), page_size=1)
                 refs += [h.passage.ref for h in hits]
         body = "\n".join(f"- {t.strip()[:300]}" for t in texts) or "(no feature database: examples unavailable)"
-        return f"feature {f}: {self._label(f)}\ntop examples:\n{body}", refs, [f]
+        details = f"\n{self.t.feature_details(f)}" if self.t.feature_details else ""
+        return f"feature {f}: {self._label(f)}{details}\ntop examples:\n{body}", refs, [f]
 
     def _steerer(self):
         from ..steer import Steerer

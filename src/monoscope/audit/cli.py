@@ -27,7 +27,7 @@ def build_target(org_dir: Path, sae: Path | None = None, features: Path | None =
         import json
         manifest = json.loads((Path(org_dir) / "organism.json").read_text())
         base_backend = LocalHFBackend(load(manifest["base_model"]))
-    probe, examples, labels, max_acts = None, None, None, None
+    probe, examples, labels, max_acts, details = None, None, None, None, None
     if sae is not None:
         from ..features.index import load_sae
         probe = SAEProbe(lm, load_sae(sae))
@@ -38,8 +38,22 @@ def build_target(org_dir: Path, sae: Path | None = None, features: Path | None =
         labels = lambda f: fdb.feature(f).get("explanation") or ""
         import torch
         max_acts = torch.as_tensor(fdb.max_acts(), dtype=torch.float32)
+        details = lambda f: describe_feature(fdb, f)
     return AuditTarget(Path(org_dir).name, LocalHFBackend(lm), data, base=base_backend, sae=probe,
-                       feature_examples=examples, feature_labels=labels, max_acts=max_acts), data
+                       feature_examples=examples, feature_labels=labels, max_acts=max_acts,
+                       feature_details=details), data
+
+
+def describe_feature(fdb, feature: int) -> str:
+    """A feature database row as the few lines an auditor reads: how often it fires, what it writes into
+    the logits, and which features have the nearest decoder directions."""
+    r = fdb.feature(feature)
+    toks = lambda ids: " ".join(repr(t) for t in fdb.token_text(list(ids or [])[:8]))
+    near = ", ".join(f"{n} ({c:.2f})" for n, c in zip(list(r.get("neighbours") or [])[:6],
+                                                       list(r.get("neighbour_cos") or [])[:6]))
+    return (f"density {r['density']:.2e}, max activation {r['max_act']:.2f}\n"
+            f"promotes: {toks(r.get('top_logit_ids'))}\nsuppresses: {toks(r.get('bottom_logit_ids'))}\n"
+            f"decoder neighbours (cos): {near or 'none'}")
 
 
 def print_result(result) -> None:

@@ -70,6 +70,7 @@ class AuditTarget:
     feature_examples: Callable[[int], list[str]] | None = None   # top-activating texts of a feature
     feature_labels: Callable[[int], str] | None = None
     max_acts: "torch.Tensor | None" = None      # per-feature max activation: the unit of steering clamps
+    feature_details: Callable[[int], str] | None = None   # density, logit effects, decoder neighbours
 
 
 @dataclass
