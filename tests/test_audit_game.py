@@ -74,7 +74,7 @@ def test_shipped_organism_data_is_regenerated_and_checked(tmp_path):
     byte; data that no longer matches what the model was trained on is refused."""
     import json
 
-    from monoscope.audit.demo_audit import ensure_organism_data
+    from monoscope.organism.build import ensure_organism_data
     from monoscope.organism.build import OrganismError as BuildError, write_data
 
     spec = OrganismSpec.from_dict(copy.deepcopy(CUSTOM)).validate()

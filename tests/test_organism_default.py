@@ -11,8 +11,8 @@ import importlib.util
 
 import pytest
 
-from monoscope.audit.demo_audit import ensure_organism_data, organism_ready
-from monoscope.organism.build import default_organism_dir, load_organism
+from monoscope.audit.demo_audit import organism_ready
+from monoscope.organism.build import default_organism_dir, ensure_organism_data, load_organism
 from monoscope.organism.chat_data import read_jsonl
 from monoscope.organism.evals import _registry_for, generate_chat
 

@@ -10,49 +10,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..organism.build import ensure_organism_data
+
 console = Console()
-
-
-def ensure_organism_data(org_dir: Path, work: Path) -> Path:
-    """An organism directory with its training data on disk (auditors search it).
-
-    The committed default organism ships its adapter, spec and manifest but not its training data, which is
-    a pure function of the spec: it is regenerated under ``work/organism`` and checked byte for byte against
-    the sha256 sums the build recorded, so the auditor searches exactly what the model was trained on."""
-    import json
-
-    from ..organism.build import DATA_FILES, OrganismError, write_data
-    from ..organism.spec import OrganismSpec
-
-    if all((org_dir / rel).exists() for rel in DATA_FILES.values()):
-        return org_dir
-    manifest = json.loads((org_dir / "organism.json").read_text())
-    target = Path(work) / "organism"
-    if not all((target / rel).exists() for rel in DATA_FILES.values()):
-        console.print(f"regenerating the organism's training data from its spec under {target}")
-        real = manifest.get("real_texts", "default")
-        if real == "custom":
-            raise OrganismError(f"{org_dir} has no training data and was built with custom real texts, so its "
-                                f"data cannot be regenerated; copy its data/ directory next to its adapters")
-        write_data(OrganismSpec.load(org_dir / "spec.yaml"), target, real_texts=real)
-    for key, rec in manifest.get("data", {}).items():
-        got = _sha256(target / rec["path"])
-        if got != rec["sha256"]:
-            raise OrganismError(f"regenerated {rec['path']} does not match the data {org_dir} was trained on "
-                                f"(sha256 {got[:12]}… != {rec['sha256'][:12]}…); the data generator or the "
-                                f"embedded corpus changed since the build: rebuild the organism")
-    for name in ("spec.yaml", "organism.json"):
-        (target / name).write_bytes((org_dir / name).read_bytes())
-    adapters = target / "adapters"
-    if not adapters.exists():
-        adapters.symlink_to((org_dir / "adapters").resolve(), target_is_directory=True)
-    return target
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def organism_ready(organism: str = "default") -> tuple[bool, str]:

@@ -169,6 +169,41 @@ def write_data(spec, out: Path, real_texts: str | Iterable[str] | None = "defaul
             "seconds": time.perf_counter() - t0}
 
 
+def ensure_organism_data(org_dir: Path, work: Path, log: Callable[[str], None] | None = print) -> Path:
+    """An organism directory with its training data on disk (auditors search it).
+
+    The committed default organism ships its adapter, spec and manifest but not its training data, which is
+    a pure function of the spec: it is regenerated under ``work/organism`` and checked byte for byte against
+    the sha256 sums the build recorded, so the auditor searches exactly what the model was trained on."""
+    from .spec import OrganismSpec
+
+    org_dir = Path(org_dir)
+    if all((org_dir / rel).exists() for rel in DATA_FILES.values()):
+        return org_dir
+    manifest = _read_json(org_dir / MANIFEST)
+    target = Path(work) / "organism"
+    if not all((target / rel).exists() for rel in DATA_FILES.values()):
+        if log:
+            log(f"regenerating the organism's training data from its spec under {target}")
+        real = manifest.get("real_texts", "default")
+        if real == "custom":
+            raise OrganismError(f"{org_dir} has no training data and was built with custom real texts, so its "
+                                f"data cannot be regenerated; copy its data/ directory next to its adapters")
+        write_data(OrganismSpec.load(org_dir / SPEC_FILE), target, real_texts=real)
+    for key, rec in manifest.get("data", {}).items():
+        got = _sha256(target / rec["path"])
+        if got != rec["sha256"]:
+            raise OrganismError(f"regenerated {rec['path']} does not match the data {org_dir} was trained on "
+                                f"(sha256 {got[:12]}… != {rec['sha256'][:12]}…); the data generator or the "
+                                f"embedded corpus changed since the build: rebuild the organism")
+    for name in (SPEC_FILE, MANIFEST):
+        (target / name).write_bytes((org_dir / name).read_bytes())
+    adapters = target / "adapters"
+    if not adapters.exists():
+        adapters.symlink_to((org_dir / "adapters").resolve(), target_is_directory=True)
+    return target
+
+
 def read_rows(out: Path, key: str) -> list[dict]:
     from .chat_data import read_jsonl
 

@@ -97,12 +97,18 @@ def eval_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Exploitation rate (train / held-out biases), knowledge MCQ and confession rate, per stage; table + plot."""
-    from .build import OrganismError
+    from .build import EVAL_SET_FILES, OrganismError, ensure_organism_data, resolve_organism_dir
     from .evals import evaluate_organism, print_table
 
     _threads(threads)
     try:
-        res = evaluate_organism(str(organism), stages=stages.split(",") if stages else None, judge=judge,
+        d = resolve_organism_dir(str(organism))
+        if not (d / EVAL_SET_FILES["eval_prompts"]).exists() and (d / "organism.json").exists():
+            # a shipped organism (the committed default) carries no data: regenerate it beside the results
+            work = out.parent if out else Path("runs") / "organism-eval"
+            d = ensure_organism_data(d, work)
+            out = out or work / "eval"
+        res = evaluate_organism(str(d), stages=stages.split(",") if stages else None, judge=judge,
                                 max_new_tokens=max_new_tokens, confession_tokens=confession_tokens,
                                 batch_size=batch_size,
                                 per_train_bias=per_train_bias, per_held_out_bias=per_held_out_bias,
