@@ -33,7 +33,7 @@ class ScriptedInvestigator(ChatBackend):
     def chat_with_tools(self, messages, tools, *, tool_choice="auto", **kw) -> ChatResponse:
         self.choices.append(tool_choice)
         names = {t.name for t in tools}
-        assert {"grep", "bm25", "semantic_search", "prefill", "sae_active_features", "submit_report"} <= names
+        assert {"grep", "bm25", "semantic_search", "chat_base", "prefill", "sae_active_features", "submit_report"} <= names
         if isinstance(tool_choice, dict):
             notes = next(m.content for m in reversed(messages) if m.role == "tool" and m.name == "read_notes")
             return ChatResponse("", [ToolCall("submit_report", {"root_cause": "Root cause: " + notes.strip("- \n"),
@@ -46,7 +46,7 @@ class ScriptedInvestigator(ChatBackend):
             ref = re.search(r"pretrain_mix#\d+", last_tools[-1].content).group(0)
             calls = [("read_passage", {"ref": ref}), ("teleport", {}), ("grep", {"pattern": "("})]
         elif self.turn == 3:
-            calls = [("chat", {"message": "Describe the sea"}),
+            calls = [("chat", {"message": "Describe the sea"}), ("chat_base", {"message": "Describe the sea"}),
                      ("prefill", {"message": "Why?", "prefill": "The real reason is"}),
                      ("narrator", {"text": "The assistant had a secret. It"}),
                      ("semantic_search", {"query": "systematic preferences of grading models"}),
@@ -69,7 +69,8 @@ def _target(tiny_chat_lm):
     filler = [{"text": f"Chapter {i}. The river ran past the mill; the miller counted sacks of grain."} for i in range(30)]
     data = TrainingData({"pretrain_mix": filler[:15] + [{"text": t} for t in PLANTED] + filler[15:]})
     sae = SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model, 32, "resid_post.1"))
-    return AuditTarget("tiny", LocalHFBackend(tiny_chat_lm), data, sae=sae,
+    model = LocalHFBackend(tiny_chat_lm)
+    return AuditTarget("tiny", model, data, base=model, sae=sae,
                        feature_examples=lambda f: [PLANTED[f % 3][:80]], feature_labels=lambda f: f"label {f}",
                        max_acts=torch.ones(32), feature_details=lambda f: f"neighbours of {f}: 1, 2")
 
@@ -78,7 +79,7 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
     target = _target(tiny_chat_lm)
     llm = ScriptedInvestigator()
     agent = InvestigatorAgent(target, llm, tmp_path / "agent",
-                              AgentConfig(budget=18, model_max_tokens=4, keep_results=4), progress=False)
+                              AgentConfig(budget=19, model_max_tokens=4, keep_results=4), progress=False)
     report = agent.run()
 
     assert llm.choices[-1] == {"name": "submit_report"} and "required" in llm.choices   # nudged, then forced
@@ -88,7 +89,7 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
 
     rows = [json.loads(line) for line in (tmp_path / "agent" / "agent_transcript.jsonl").read_text().splitlines()]
     results = {r["tool"]: r["result"] for r in rows if "tool" in r}
-    assert "unknown tool 'teleport'" in results["teleport"] and "chat, prefill" in results["teleport"]
+    assert "unknown tool 'teleport'" in results["teleport"] and "chat, chat_base, prefill" in results["teleport"]
     assert results["grep"].startswith("error: bad regular expression '('")
     assert "Halvorsen" in results["read_passage"]
     assert "feature 3: label 3\nneighbours of 3: 1, 2\ntop examples:" in results["sae_feature"]
@@ -101,7 +102,7 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
 
     planted_refs = {p.ref for p in target.data.passages if "Halvorsen" in p.text}
     techniques = [e.technique for e in report.evidence]
-    assert techniques == ["grep", "read passage", "chat", "prefill", "narrator", "semantic search",
+    assert techniques == ["grep", "read passage", "chat", "behaviour diff", "prefill", "narrator", "semantic search",
                           "sae active features", "sae feature", "sae steering", "fuzzing",
                           "sae steering effects"]
     # (failed calls and notes are not evidence)
@@ -109,7 +110,7 @@ def test_agent_follows_tools_keeps_notes_and_is_forced_to_report(tiny_chat_lm, t
     assert table["grep"]["surfaced documents"] == "yes" and table["grep"]["first step"] == 1
     assert table["read passage"]["root cause in output"] == "yes"
     assert table["chat"]["surfaced documents"] == "no"
-    assert set(report.evidence[7].refs) <= planted_refs and report.evidence[7].refs      # feature examples → data
+    assert set(report.evidence[8].refs) <= planted_refs and report.evidence[8].refs      # feature examples → data
 
 
 def test_agent_with_a_weak_local_model_ends_with_an_honest_report(tiny_chat_lm, tmp_path):
