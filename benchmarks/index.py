@@ -43,11 +43,11 @@ def encode_only(sae, store, hook: str, batch_tokens: int, device: str) -> tuple[
     return time.perf_counter() - t0, n
 
 
-def index_pass(sae, store, hook: str, batch_tokens: int, device: str, out: Path):
+def index_pass(sae, store, hook: str, batch_tokens: int, device: str, out: Path, update_threads: int | None = None):
     from monoscope.features.index import IndexConfig, run_pass
 
     res = run_pass(sae, store, hook, IndexConfig(), out / "state.pt", device=device, batch_tokens=batch_tokens,
-                   progress=False, checkpoint_seconds=60.0, state_meta={"bench": True})
+                   progress=False, checkpoint_seconds=60.0, state_meta={"bench": True}, update_threads=update_threads)
     (out / "state.pt").unlink(missing_ok=True)
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--update-threads", type=int, default=0, help="threads for the index's state update "
+                    "(0: all, like the encode; 1 is faster on a machine shared with other jobs)")
     ap.add_argument("--postprocess", action="store_true", help="also build the full database once")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 is steadier "
                     "on a shared, loaded machine")
@@ -101,7 +103,7 @@ def main() -> None:
     for r in range(args.repeats):
         dt, rows = encode_only(sae, store, hook, bt, args.device)
         enc_rates.append(rows / dt)
-        res = index_pass(sae, store, hook, bt, args.device, tmp)
+        res = index_pass(sae, store, hook, bt, args.device, tmp, args.update_threads or None)
         idx_rates.append(res.new_tokens / res.seconds)
         ckpt.append(res.checkpoint_seconds / res.seconds)
         l0 = float(res.state.n_active.sum()) / max(1, res.state.n_tokens)

@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu"),
         overwrite: bool = typer.Option(False, help="replace a database of another SAE/store/config in --out"),
         seed: int = typer.Option(0),
+        update_threads: int = typer.Option(0, help="CPU threads for the per-batch update (0: all; 1 is faster on "
+                                                   "a machine shared with other jobs)"),
     ) -> None:
         """Build the feature database: one streaming pass of the SAE over the store."""
         from ..store.manifest import StoreError
@@ -81,7 +83,7 @@ def register(app: typer.Typer) -> None:
             db = build_feature_db(sae, store, out, lm=lm, other_sae=other_sae, device=device,
                                   batch_tokens=batch_tokens or None, overwrite=overwrite, top_k=top_k,
                                   n_buckets=n_buckets, per_bucket=per_bucket, bucket_scheme=bucket_scheme,
-                                  map_method=map_method, seed=seed)
+                                  map_method=map_method, seed=seed, update_threads=update_threads or None)
         except (FeatureDBError, StoreError, ValueError) as e:
             _fail(e)
         console.print(describe(db))

@@ -423,20 +423,21 @@ def _background_plan(store, cfg: IndexConfig) -> list[tuple[int, int]]:
     return [(int(c * L + s), int(length)) for c, s in zip(ctx, starts)]
 
 
-class _single_thread:
-    """On CPU, run the state update on one thread: its ops are small and scattered, and torch's thread
-    pool costs more than it gains on them (dramatically so on a loaded machine); encode keeps all threads."""
+class _update_threads:
+    """Torch threads for the state update on CPU. Its ops are small and scattered: on a quiet machine all
+    threads still win (1.6× over one thread at L0 127, measured), but on a machine shared with other jobs
+    the thread pool's hand-offs cost more than they gain, so `n=1` is offered; encode keeps all threads."""
 
-    def __init__(self, device):
-        self.cpu = torch.device(device).type == "cpu"
+    def __init__(self, device, n: int | None):
+        self.n_update = n if torch.device(device).type == "cpu" and n else None
 
     def __enter__(self):
-        if self.cpu:
+        if self.n_update:
             self.n = torch.get_num_threads()
-            torch.set_num_threads(1)
+            torch.set_num_threads(self.n_update)
 
     def __exit__(self, *exc):
-        if self.cpu:
+        if self.n_update:
             torch.set_num_threads(self.n)
 
 
@@ -462,7 +463,7 @@ class PassResult:
 def run_pass(sae, store, hook: str, cfg: IndexConfig, state_path: Path | None, *, device: str = "cpu",
              batch_tokens: int | None = None, progress: bool = True, stop_after_shards: int | None = None,
              checkpoint_seconds: float = 60.0, state_meta: dict | None = None,
-             on_shard: Callable[[int], None] | None = None) -> PassResult:
+             on_shard: Callable[[int], None] | None = None, update_threads: int | None = None) -> PassResult:
     """The streaming pass (resumes from `state_path` when it holds a state with the same `state_meta`)."""
     m = store.manifest
     L = m.config.context_len
@@ -510,7 +511,7 @@ def run_pass(sae, store, hook: str, cfg: IndexConfig, state_path: Path | None, *
                 if len(bg_starts):
                     lo, hi = np.searchsorted(bg_starts, [row0, row0 + (b - a)])
                     bg = {int(w): (int(bg_starts[w]) - row0, bg_plan[w][1]) for w in range(lo, hi)}
-                with _single_thread(device):
+                with _update_threads(device, update_threads):
                     state.update(f, row0, special, L, bg, key_seed=_batch_seed(cfg.seed, row0))
                 bar.update(b - a)
                 new_tokens += b - a
@@ -1025,7 +1026,8 @@ def _json_default(o):
 def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, config: IndexConfig | None = None,
                      device: str = "cpu", batch_tokens: int | None = None, progress: bool = True,
                      stop_after_shards: int | None = None, checkpoint_seconds: float = 60.0,
-                     overwrite: bool = False, keep_state: bool = False, write_chunk: int = 16384, **config_kw):
+                     overwrite: bool = False, keep_state: bool = False, write_chunk: int = 16384,
+                     update_threads: int | None = None, **config_kw):
     """Index `sae` over `store` into the feature database directory `out` and return a `FeatureDB`.
 
     sae:       an SAE object (`encode(x_raw)`, `W_dec` [n, d], `cfg.hook`, `cfg.model`) or its directory.
@@ -1035,6 +1037,8 @@ def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, co
     config / **config_kw: `IndexConfig` fields (top_k, window, n_buckets, bucket_scheme, map_method, ...).
     stop_after_shards: process at most this many more shards, checkpoint and return None (resume later).
     write_chunk: features per chunk when writing examples (bounds the memory of the final write).
+    update_threads: CPU threads for the per-batch state update (default: all; 1 on a machine shared with
+               other jobs, where the thread pool's hand-offs dominate its small ops).
     Resumes from `out/index_state.pt` after a crash; refuses an `out` built from another SAE/store/config
     unless `overwrite`.
     """
@@ -1105,7 +1109,7 @@ def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, co
 
     res = run_pass(sae, store, hook, config, out / STATE, device=device, batch_tokens=bt,
                    progress=progress, stop_after_shards=stop_after_shards, checkpoint_seconds=checkpoint_seconds,
-                   state_meta=meta)
+                   state_meta=meta, update_threads=update_threads)
     if not res.complete:
         return None
     prov = {"index_pass": {"seconds": res.seconds, "new_tokens": res.new_tokens,
