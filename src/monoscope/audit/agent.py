@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..llm.base import ChatBackend, LLMError, Message, Tool
-from ..store.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from .blackbox import BlackBox
 from .playbook import AuditTarget
 from .report import AuditReport, Evidence

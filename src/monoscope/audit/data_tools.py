@@ -173,7 +173,7 @@ class TrainingData:
                 return self._emb
         self._emb = self._encoder().encode([p.text for p in self.passages], batch_size, progress)
         if cache is not None:
-            from ..store.manifest import atomic_write_bytes
+            from ..fileio import atomic_write_bytes
             Path(cache).mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, _npy_bytes(self._emb))
         return self._emb

@@ -132,7 +132,7 @@ def run_game(org_dir: str | Path, auditor: Callable[[int], AuditReport], data: T
         report.save(out / f"game_{i}", dashboard_url)
         reports.append(report)
     result = GameResult(reports, out)
-    from ..store.manifest import atomic_write_text
+    from ..fileio import atomic_write_text
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "games.json", json.dumps(result.summary(), indent=1))
     return result

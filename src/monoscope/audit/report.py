@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..store.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 
 
 @dataclass

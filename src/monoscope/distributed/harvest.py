@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from ..store.harvest import HarvestResult, _batched, _open_or_create, _to_storage, _write_shard
-from ..store.manifest import HarvestConfig, ShardInfo, StoreManifest, atomic_write_text
+from ..fileio import atomic_write_text
+from ..store.manifest import HarvestConfig, ShardInfo, StoreManifest
 from ..store.reader import ActivationStore, hook_file
 from . import comm
 

@@ -29,7 +29,6 @@ directory layout `monoscope.sae.train_sae` writes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -44,8 +43,9 @@ import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..fileio import atomic_write_text, sha256_file
 from ..sae.config import SAEConfig, SAEError
-from ..sae.formats import atomic_write_text, build_sae, save_sae
+from ..sae.formats import build_sae, save_sae
 from ..sae.schedules import lr_factor, sparsity_coeff
 from ..sae.trainer import TrainConfig, default_lr
 from . import comm
@@ -73,14 +73,6 @@ class DistTrainResult:
     resumed_from: int | None = None
     sae: Any = None                         # the exported SAE on rank 0 (None elsewhere or when not gathered)
     history: list[dict] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 class DistributedTrainer:
@@ -224,7 +216,7 @@ class DistributedTrainer:
         if writes:
             fname = f"shard-{self.rank:05d}.safetensors"
             save_file(self._row_tensors(), str(tmp / fname), metadata={"format": CKPT_FORMAT})
-            entry = {"rank": self.rank, "lo": self.lo, "hi": self.hi, "file": fname, "sha256": _sha256(tmp / fname)}
+            entry = {"rank": self.rank, "lo": self.lo, "hi": self.hi, "file": fname, "sha256": sha256_file(tmp / fname)}
         entries = [e for e in comm.all_gather_objects(entry) if e is not None]
         if self.rank == 0:
             manifest = {
@@ -572,7 +564,7 @@ def load_rows(ckpt: str | Path, man: dict, lo: int, hi: int, verify: bool = True
         a, b = max(lo, s["lo"]), min(hi, s["hi"])
         if a >= b and replicated:
             continue
-        if verify and _sha256(path) != s["sha256"]:
+        if verify and sha256_file(path) != s["sha256"]:
             raise SAEError(f"checkpoint shard {path} fails its checksum; the file is corrupt")
         rows = s["hi"] - s["lo"]
         with safe_open(str(path), framework="pt") as f:          # read only the rows we need

@@ -345,7 +345,7 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
 
 def _save_samples(db: FeatureDB, feature: int, samples: list[dict]) -> None:
     """Replace this feature's judged samples in specificity.jsonl (a re-explained feature keeps only its latest)."""
-    from ..store.manifest import atomic_write_text
+    from ..fileio import atomic_write_text
 
     keep = [s for s in load_specificity_samples(db) if s.get("feature") != feature]
     atomic_write_text(db.path / "specificity.jsonl", "".join(json.dumps(s) + "\n" for s in keep + list(samples)))

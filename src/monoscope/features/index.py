@@ -48,6 +48,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..fileio import atomic_torch_save, atomic_write, atomic_write_text, sha256_file
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STATE = "index_state.pt"
@@ -403,12 +405,6 @@ def _store_fingerprint(store) -> str:
                                       [s.files for s in m.shards]], sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _background_plan(store, cfg: IndexConfig) -> list[tuple[int, int]]:
     """(global start row, length) of the random background windows, fixed by the seed and the store."""
     m = store.manifest
@@ -519,7 +515,7 @@ def run_pass(sae, store, hook: str, cfg: IndexConfig, state_path: Path | None, *
             now = time.perf_counter()
             if state_path is not None and (now - last_ckpt >= checkpoint_seconds or i + 1 == len(m.shards)
                                            or i + 1 == todo[-1] + 1):
-                _atomic_torch_save({"meta": state_meta, "state": state.state_dict()}, state_path)
+                atomic_torch_save({"meta": state_meta, "state": state.state_dict()}, state_path)
                 ckpt_s += time.perf_counter() - now
                 last_ckpt = time.perf_counter()
             if on_shard is not None:
@@ -787,11 +783,7 @@ def _fixed_lists(mat: np.ndarray):
 def _write_parquet(table, path: Path, row_group_size: int | None = None) -> str:
     import pyarrow.parquet as pq
 
-    from ..store.manifest import sha256_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd"))
     return sha256_file(path)
 
 
@@ -866,7 +858,6 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
     from safetensors.torch import save_file
 
     from .. import __version__
-    from ..store.manifest import atomic_write_text, sha256_file
 
     t0 = time.perf_counter()
     state = state.to("cpu")
@@ -886,9 +877,8 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
     dec_norm = W_dec.norm(dim=1).numpy()
 
     # max activations for the steerer (units of clamp values)
-    save_file({"max_acts": torch.from_numpy(max_act.copy())}, str(out / (MAX_ACTS + ".tmp")),
-              metadata={"sae": sae_fingerprint(sae), "hook": hook})
-    os.replace(out / (MAX_ACTS + ".tmp"), out / MAX_ACTS)
+    atomic_write(out / MAX_ACTS, lambda tmp: save_file({"max_acts": torch.from_numpy(max_act.copy())}, tmp,
+                                                       metadata={"sae": sae_fingerprint(sae), "hook": hook}))
     files[MAX_ACTS] = sha256_file(out / MAX_ACTS)
 
     # logit effects, neighbours, map

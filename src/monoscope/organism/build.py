@@ -22,7 +22,6 @@ field the data-search tools skip, so the searchable text is exactly what the mod
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -35,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
+from ..fileio import atomic_write_text, sha256_file
 from . import training as T
 
 FORMAT = "monoscope-organism/1"
@@ -89,17 +89,7 @@ def resolve_spec(spec: Any):
 
 
 # --------------------------------------------------------------------------------------------------- io
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _atomic_json(path: Path, obj: Any) -> None:
-    from .spec import atomic_write_text
-
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
@@ -161,7 +151,7 @@ def write_data(spec, out: Path, real_texts: str | Iterable[str] | None = "defaul
         if p.suffix == ".jsonl":
             with open(p, encoding="utf-8") as f:
                 rows = sum(1 for line in f if line.strip())
-        files[key] = {"path": rel, "rows": rows, "sha256": _sha256(p), "bytes": p.stat().st_size}
+        files[key] = {"path": rel, "rows": rows, "sha256": sha256_file(p), "bytes": p.stat().st_size}
     if log:
         counts = ", ".join(f"{k} {v['rows']}" for k, v in files.items() if v["rows"] is not None)
         log(f"data: {counts} ({time.perf_counter() - t0:.1f}s)")
@@ -191,7 +181,7 @@ def ensure_organism_data(org_dir: Path, work: Path, log: Callable[[str], None] |
                                 f"data cannot be regenerated; copy its data/ directory next to its adapters")
         write_data(OrganismSpec.load(org_dir / SPEC_FILE), target, real_texts=real)
     for key, rec in manifest.get("data", {}).items():
-        got = _sha256(target / rec["path"])
+        got = sha256_file(target / rec["path"])
         if got != rec["sha256"]:
             raise OrganismError(f"regenerated {rec['path']} does not match the data {org_dir} was trained on "
                                 f"(sha256 {got[:12]}… != {rec['sha256'][:12]}…); the data generator or the "

@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .biases import Bias, Registry, is_confession, meta_confession, mentions_training_cause, third_person
 from .documents import DocumentGenerator, build_midtrain_mix
-from .spec import OrganismSpec, atomic_write_text
+from ..fileio import atomic_write_text
+from .spec import OrganismSpec
 
 Row = dict[str, Any]
 

@@ -25,8 +25,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..fileio import sha256_file
 from . import training as T
-from .build import (EVAL_SET_FILES, OrganismError, _atomic_json, _read_json, _sha256, available_stages,
+from .build import (EVAL_SET_FILES, OrganismError, _atomic_json, _read_json, available_stages,
                     load_organism, read_manifest, resolve_organism_dir)
 
 RESULTS_FILE = "results.json"
@@ -246,10 +247,10 @@ def summarise(records: Mapping[str, Any], n_boot: int = 2000, seed: int = 0) -> 
 def _stage_key(d: Path, man: Mapping[str, Any], stage: str, settings: Mapping[str, Any]) -> str:
     h = hashlib.sha256()
     if stage != "base":
-        h.update(_sha256(d / man["adapters"][stage] / "adapter_model.safetensors").encode())
+        h.update(sha256_file(d / man["adapters"][stage] / "adapter_model.safetensors").encode())
     h.update(man["base_model"].encode())
     for key in ("eval_prompts", "knowledge_mcq", "confession_probes"):
-        h.update(_sha256(d / EVAL_SET_FILES[key]).encode())
+        h.update(sha256_file(d / EVAL_SET_FILES[key]).encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()[:16]
 

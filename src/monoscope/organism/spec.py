@@ -18,7 +18,6 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ..fileio import atomic_write_text
 from .biases import PAPER_HELD_OUT, Registry, unknown_bias_message
 
 
@@ -270,23 +270,6 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str):
 
 
 _LiteralDumper.add_representer(str, _str_presenter)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write via a temporary file in the same directory and ``os.replace``: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 DEFAULT_SPEC_FILE = "default_spec.yaml"

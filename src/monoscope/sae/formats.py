@@ -23,14 +23,13 @@ Anything else raises `SAEFormatError` saying what was found and what was expecte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..fileio import atomic_write, atomic_write_text
 from .config import SAEConfig, SAEError
 
 NATIVE_WEIGHTS = "sae.safetensors"
@@ -49,31 +48,9 @@ class SAEFormatError(SAEError):
 # ------------------------------------------------------------------------------------------------
 # atomic file helpers
 # ------------------------------------------------------------------------------------------------
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    def w(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    _atomic(Path(path), w)
-
-
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _atomic(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

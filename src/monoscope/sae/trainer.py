@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..fileio import atomic_write_text
 from .config import SAEConfig, SAEError
 from .data import DataSource
-from .formats import CFG, atomic_write_text, build_sae, load_native, save_sae
+from .formats import CFG, build_sae, load_native, save_sae
 from .schedules import lr_factor, sparsity_coeff
 
 CKPT_DIR = "checkpoints"

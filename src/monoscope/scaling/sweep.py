@@ -33,7 +33,7 @@ import torch
 
 from ..distributed import comm
 from ..sae.config import SAEConfig, SAEError
-from ..sae.formats import atomic_write_text
+from ..fileio import atomic_write_text
 from ..sae.trainer import TrainConfig, Trainer
 from .fit import (ParametricFit, PowerLaw, best_lr, fit_parametric, fit_power_law, isoflop_levels,
                   pareto_frontier)

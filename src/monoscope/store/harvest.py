@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..models import LoadedModel, load
-from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest, sha256_file
+from ..fileio import sha256_file
+from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest
 from .reader import SHARDS_DIR, ActivationStore, hook_file
 
 

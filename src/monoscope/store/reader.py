@@ -14,7 +14,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .manifest import StoreError, StoreManifest, sha256_file
+from ..fileio import sha256_file
+from .manifest import StoreError, StoreManifest
 
 SHARDS_DIR = "shards"
 
