@@ -47,13 +47,12 @@ from ..fileio import atomic_write_text, sha256_file
 from ..sae.config import SAEConfig, SAEError
 from ..sae.formats import build_sae, save_sae
 from ..sae.schedules import lr_factor, sparsity_coeff
-from ..sae.trainer import TrainConfig, default_lr
+from ..sae.trainer import CKPT_DIR, TrainConfig, default_lr, latest_checkpoint, truncate_metrics
 from . import comm
 from .comm import DistEnv, all_reduce_, shard_range
 from .data import BatchStream, auto_norm_scalar
 from .sharded import SHARDABLE, ShardedSAE
 
-CKPT_DIR = "checkpoints"
 CKPT_FORMAT = "monoscope-dist-checkpoint"
 CKPT_VERSION = 1
 MODES = ("dp", "fs")
@@ -115,7 +114,7 @@ class DistributedTrainer:
         self.resumed_from: int | None = None
         self.history: list[dict] = []
 
-        ckpt = self._latest_checkpoint()
+        ckpt = latest_checkpoint(self.out, "manifest.json")
         if ckpt is not None and not resume:
             raise SAEError(f"{self.out} already holds a training run (checkpoint {ckpt.name}); pass resume=True "
                            f"(--resume) to continue it, or choose another output directory. Nothing was changed.")
@@ -166,17 +165,6 @@ class DistributedTrainer:
                 dist.broadcast(b, 0)
 
     # ---- checkpoints ------------------------------------------------------------------------------
-    def _latest_checkpoint(self) -> Path | None:
-        if self.out is None:
-            return None
-        latest = self.out / CKPT_DIR / "LATEST"
-        if not latest.exists():
-            return None
-        p = self.out / CKPT_DIR / latest.read_text().strip()
-        if not (p / "manifest.json").exists():
-            raise SAEError(f"{latest} points at {p.name}, which is incomplete; delete {latest} to start over")
-        return p
-
     def _row_tensors(self) -> dict[str, torch.Tensor]:
         """This rank's rows of everything that is per latent, plus the replicated tensors."""
         sae, opt = self.sae, self.opt
@@ -273,20 +261,7 @@ class DistributedTrainer:
                           f"and λ schedules change from here on")
         self.resumed_from = self.step
         if self.rank == 0:
-            self._truncate_metrics()
-
-    def _truncate_metrics(self) -> None:
-        path = self.out / "metrics.jsonl" if self.out else None
-        if path is None or not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= self.step:
-                    keep.append(line)
-            except json.JSONDecodeError:
-                continue
-        atomic_write_text(path, "".join(k + "\n" for k in keep))
+            truncate_metrics(self.out, self.step)
 
     # ---- one step's collectives -------------------------------------------------------------------
     def _global_flag(self, ok: bool) -> bool:

@@ -133,6 +133,35 @@ class _Loggers:
             self.wandb.finish()
 
 
+def latest_checkpoint(out: Path | None, complete_marker: str) -> Path | None:
+    """The checkpoint `out/checkpoints/LATEST` names, or None; a pointer at a checkpoint without its
+    `complete_marker` file (a crash mid-write) is an error, not something to silently train over."""
+    if out is None:
+        return None
+    latest = out / CKPT_DIR / "LATEST"
+    if not latest.exists():
+        return None
+    p = out / CKPT_DIR / latest.read_text().strip()
+    if not (p / complete_marker).exists():
+        raise SAEError(f"{latest} points at {p.name}, which is incomplete; delete {latest} to start over")
+    return p
+
+
+def truncate_metrics(out: Path | None, step: int) -> None:
+    """On resume, drop metric lines logged after the checkpoint's step, so the log matches one clean run."""
+    path = out / "metrics.jsonl" if out else None
+    if path is None or not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
 class Trainer:
     def __init__(self, data: Any, cfg: SAEConfig, tcfg: TrainConfig, out_dir: str | Path | None = None,
                  resume: bool = False, hook: str | None = None):
@@ -152,7 +181,7 @@ class Trainer:
         self.lr = tcfg.lr if tcfg.lr is not None else default_lr(cfg)
         self.step = self.data_pos = self.tokens = self.skipped = self.nonfinite = 0
         self.resumed_from: int | None = None
-        ckpt = self._latest_checkpoint()
+        ckpt = latest_checkpoint(self.out, STATE)
         if ckpt is not None and not resume:
             raise SAEError(f"{self.out} already holds a training run (checkpoint {ckpt.name}); pass resume=True "
                            f"(--resume) to continue it, or choose another output directory. Nothing was changed.")
@@ -207,17 +236,6 @@ class Trainer:
                            f"hook or model, or wrong d_in in the SAE config")
 
     # ---- checkpoints ------------------------------------------------------------------------------
-    def _latest_checkpoint(self) -> Path | None:
-        if self.out is None:
-            return None
-        latest = self.out / CKPT_DIR / "LATEST"
-        if not latest.exists():
-            return None
-        p = self.out / CKPT_DIR / latest.read_text().strip()
-        if not (p / STATE).exists():
-            raise SAEError(f"{latest} points at {p.name}, which is incomplete; delete {latest} to start over")
-        return p
-
     def _check_compatible(self, ckpt: Path, cfg: SAEConfig) -> None:
         old = SAEConfig.load(ckpt / CFG)
         if old.architecture != cfg.architecture:
@@ -287,20 +305,7 @@ class Trainer:
         if rng.get("cuda") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.resumed_from = self.step
-        self._truncate_metrics()
-
-    def _truncate_metrics(self) -> None:
-        path = self.out / "metrics.jsonl" if self.out else None
-        if path is None or not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= self.step:
-                    keep.append(line)
-            except json.JSONDecodeError:
-                continue
-        atomic_write_text(path, "".join(k + "\n" for k in keep))
+        truncate_metrics(self.out, self.step)
 
     # ---- training ---------------------------------------------------------------------------------
     def run(self, stop_after: int | None = None) -> TrainResult:
