@@ -97,13 +97,13 @@ def eval_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Exploitation rate (train / held-out biases), knowledge MCQ and confession rate, per stage; table + plot."""
-    from .build import EVAL_SET_FILES, OrganismError, ensure_organism_data, resolve_organism_dir
+    from .build import EVAL_SET_FILES, MANIFEST, OrganismError, ensure_organism_data, resolve_organism_dir
     from .evals import evaluate_organism, print_table
 
     _threads(threads)
     try:
         d = resolve_organism_dir(str(organism))
-        if not (d / EVAL_SET_FILES["eval_prompts"]).exists() and (d / "organism.json").exists():
+        if not (d / EVAL_SET_FILES["eval_prompts"]).exists() and (d / MANIFEST).exists():
             # a shipped organism (the committed default) carries no data: regenerate it beside the results
             work = out.parent if out else Path("runs") / "organism-eval"
             d = ensure_organism_data(d, work)
