@@ -1,4 +1,4 @@
 """`python -m monoscope …` (and `torchrun -m monoscope …`): the same command line as `monoscope …`."""
-from .cli import app
+from .cli import main
 
-app()
+main()

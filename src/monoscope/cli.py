@@ -1,10 +1,19 @@
-"""The `monoscope` command: one subcommand per pipeline stage, each a thin shell over a Python function."""
+"""The `monoscope` command: one subcommand per pipeline stage, each a thin shell over a Python function.
+
+Errors a user can cause (`monoscope.errors.UserError`) print as one line, ``error: …``, and exit with code 2;
+``--debug`` anywhere on the command line shows the traceback instead.
+"""
 from __future__ import annotations
+
+import sys
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="monoscope: harvest activations, train SAEs, study and steer features, audit models.")
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="monoscope: harvest activations, train SAEs, study and steer features, audit models. "
+                       "Add --debug to any command to see a traceback instead of a one-line error.")
 
 
 def _register() -> None:
@@ -34,5 +43,20 @@ def _register() -> None:
 
 _register()
 
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `monoscope` script: run the app, turning a UserError into one `error:` line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="monoscope", standalone_mode=True)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"error: {e}".splitlines()[0] if str(e) else f"error: {type(e).__name__}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

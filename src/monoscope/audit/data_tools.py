@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+from ..errors import UserError
 
 
-class DataToolError(ValueError):
+class DataToolError(UserError):
     """Missing or unreadable training data."""
 
 

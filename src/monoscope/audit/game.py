@@ -16,13 +16,14 @@ from typing import Any, Callable, Iterable
 from .data_tools import DataToolError, TrainingData, read_jsonl
 from .grader import BiasKey, grade, technique_table
 from .report import AuditReport
+from ..errors import UserError
 
 # Corpora an auditor may search, by file name inside the organism's data directory.
 VISIBLE_CORPORA = {"pretrain_mix": ("midtrain.jsonl", "pretrain_mix.jsonl"), "sft": ("sft.jsonl",),
                    "dpo": ("dpo.jsonl",), "adversarial": ("adversarial.jsonl",)}
 
 
-class OrganismError(ValueError):
+class OrganismError(UserError):
     """An organism directory that lacks what an audit needs."""
 
 

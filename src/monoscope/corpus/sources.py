@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
+from ..errors import UserError
 
 DEFAULT_CORPUS_FILE = "default_corpus.jsonl.xz"
 
@@ -45,7 +46,7 @@ SPEC_HELP = ("a corpus spec is 'default' (the embedded corpus), 'default:NAME[,N
              "'hf:NAME[:CONFIG][@SPLIT]' (a Hugging Face dataset, streamed)")
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """A corpus spec or file that cannot be read, with what was wrong and what would be right."""
 
 

@@ -49,6 +49,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..fileio import atomic_torch_save, atomic_write, atomic_write_text, sha256_file
+from ..errors import UserError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -58,7 +59,7 @@ _M32 = 0xFFFFFFFF
 _KEY_EMPTY = 1 << 33  # larger than any 32-bit hash: an empty reservoir slot
 
 
-class FeatureDBError(ValueError):
+class FeatureDBError(UserError):
     """A feature database that is missing, incomplete, corrupt, or built from another SAE / store."""
 
 

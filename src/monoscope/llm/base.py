@@ -25,6 +25,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
+from ..errors import UserError
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -50,7 +51,7 @@ class UnsupportedFeature(LLMError):
     """The backend cannot do what was asked (e.g. raw completion on Anthropic, logprobs over HTTP)."""
 
 
-class BackendSpecError(ValueError):
+class BackendSpecError(UserError):
     """A backend spec string (``local:...``, ``openai:...``, ``anthropic:...``) could not be parsed."""
 
 

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
+from ..errors import UserError
 
 SITE_KINDS = ("resid_pre", "attn_out", "mlp_out", "resid_post")  # execution order inside one layer
 _POINT_RE = re.compile(r"^(resid_pre|resid_post|attn_out|mlp_out)\.(\d+)$")
@@ -43,7 +44,7 @@ _GENERIC_ATTN = ("self_attn", "attn", "attention", "self_attention")
 _GENERIC_MLP = ("mlp", "feed_forward", "ffn")
 
 
-class HookPointError(ValueError):
+class HookPointError(UserError):
     """A hook-point name that does not exist on this model."""
 
 

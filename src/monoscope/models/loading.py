@@ -21,9 +21,10 @@ from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoToken
                           PreTrainedTokenizerBase)
 
 from .hooks import HookedModel
+from ..errors import UserError
 
 
-class ModelNotFoundError(ValueError):
+class ModelNotFoundError(UserError):
     """The name is neither an embedded default, a local model directory, nor a loadable hub id."""
 
 

@@ -36,6 +36,7 @@ import torch
 
 from ..fileio import atomic_write_text, sha256_file
 from . import training as T
+from ..errors import UserError
 
 FORMAT = "monoscope-organism/1"
 MANIFEST = "organism.json"
@@ -50,7 +51,7 @@ WITHHOLD = [SPEC_FILE, "eval/"]
 DEFAULT_ORGANISM = "default"
 
 
-class OrganismError(ValueError):
+class OrganismError(UserError):
     """An organism directory or build request that cannot be used (clear message, no traceback needed)."""
 
 

@@ -27,9 +27,10 @@ import yaml
 
 from ..fileio import atomic_write_text
 from .biases import PAPER_HELD_OUT, Registry, unknown_bias_message
+from ..errors import UserError
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """An organism spec that cannot be used (unknown bias ids, empty split, overlap, bad sizes, bad file)."""
 
 

@@ -50,12 +50,13 @@ import torch
 import torch.nn.functional as F
 
 from ..fileio import atomic_torch_save
+from ..errors import UserError
 
 STAGES = ("midtrain", "sft", "dpo")
 IGNORE = -100
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError):
     """Bad training input (no chat template, empty data, mismatched checkpoint, ...)."""
 
 

@@ -5,13 +5,14 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from ..errors import UserError
 
 ARCHITECTURES = ("relu", "topk", "batchtopk", "jumprelu")
 FORMAT = "monoscope-sae"
 FORMAT_VERSION = 1
 
 
-class SAEError(ValueError):
+class SAEError(UserError):
     """A bad SAE file, a mismatched checkpoint, or input that does not fit an SAE."""
 
 

@@ -14,9 +14,10 @@ import torch
 
 from ..models import LoadedModel
 from .interventions import DirectionAdd, EditPlan, FeatureDictionary, Intervention
+from ..errors import UserError
 
 
-class SpliceError(ValueError):
+class SpliceError(UserError):
     """An SAE that does not fit the model (other width, other layer, unknown hook)."""
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write_text
+from ..errors import UserError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     """A store directory that is missing, corrupt, or of a different configuration than requested."""
 
 
