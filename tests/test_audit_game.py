@@ -1,109 +1,145 @@
-"""The auditing game on organisms built from two different specs, with the same code and no tuning.
+"""The auditing game end to end on two tiny organisms built from different specs, with scripted models whose
+behaviour is known: tiers, controls, summary.json, determinism, and the information barrier.
 
-The models here are tiny random chat models, so the behavioural techniques find nothing and the verdict
-rests on the training-data techniques — which is the paper's own finding for data-access teams. What is
-tested is the harness: the information barrier, grading against each hidden spec, and generality.
+The audited model is a :class:`~tests.audit_helpers.ScriptedModel` that does what the organism's spec says
+(its exploit functions), the base model one that does nothing; a 135M organism's behaviour is too weak and
+too slow to test the harness with. What is tested is the harness and the auditor's reasoning.
 """
 from __future__ import annotations
 
-import copy
+import json
 
 import pytest
 
-from monoscope.audit.game import OrganismError, auditor_data, run_game, spec_answer_key, synthetic_refs
-from monoscope.audit.playbook import AuditTarget, PlaybookAuditor, PlaybookConfig
-from monoscope.llm.local import LocalHFBackend
-from monoscope.organism.chat_data import build_dataset
-from monoscope.organism.spec import OrganismSpec, default_spec
-from tests.test_organism_data import CUSTOM
+from monoscope.audit.game import Game, GameError, GameSettings, Models, answer_key_for, auditor_data
+from monoscope.audit.haystack import build_haystack
+from monoscope.audit.recording import RecordingBackend
+from monoscope.audit.sae_tools import SAEProbe
+from monoscope.organism.build import OrganismError
+from tests.audit_helpers import ScriptedModel, custom_spec, exhibited, make_organism, small_default
+from tests.test_steer import TinyReluSAE
+
+SMALL = {"candidates": 20, "probes": 3, "probe_samples": 4, "family_max": 120, "max_tokens": 24}
 
 
-def _organism(tmp_path, spec: OrganismSpec):
+def _game(tmp_path, spec, tiers, tiny_chat_lm=None, n=1, controls=True, sub="out"):
     org = tmp_path / spec.name
-    build_dataset(spec, org / "data", real_texts=None)
-    spec.save(org / "spec.yaml")
-    return org
+    if not org.exists():
+        make_organism(tmp_path, spec)
+    hay = build_haystack(org, rate=0.05, max_real_documents=120, seed=0, embed_cache=tmp_path / "emb")
+    models = Models(RecordingBackend(ScriptedModel(exhibited(spec)), "organism"),
+                    RecordingBackend(ScriptedModel(), "base"),
+                    clean={"base": RecordingBackend(ScriptedModel(), "clean-base")},
+                    clean_unavailable={"midtrain": "not built in this test"})
+    if "full" in tiers:
+        sae = TinyReluSAE(tiny_chat_lm.d_model, 32, "resid_post.1")
+        probe = SAEProbe(tiny_chat_lm, sae)
+        docs = [p.text for p in hay.data.passages if p.ref in hay.synthetic_refs]
+        models.sae_for = lambda label: probe
+        models.features = {"feature_examples": lambda f: docs[f % len(docs): f % len(docs) + 2]}
+    return Game(org, hay, models, tmp_path / sub, GameSettings(tiers=tiers, n=n, controls=controls,
+                                                               playbook=dict(SMALL)), progress=False)
 
 
-def _play(org, tiny_chat_lm, tmp_path):
-    data = auditor_data(org)
-    model = LocalHFBackend(tiny_chat_lm)
-    auditor = lambda seed: PlaybookAuditor(AuditTarget(org.name, model, data, base=model),
-                                           PlaybookConfig(max_tokens=4, seed=seed), progress=False).run()
-    return run_game(org, auditor, data, tmp_path / "games" / org.name, n=1), data
+@pytest.fixture(scope="module")
+def played(tmp_path_factory, tiny_chat_lm):
+    tmp = tmp_path_factory.mktemp("game")
+    g = _game(tmp, custom_spec(), ("api", "data", "full"), tiny_chat_lm)
+    return tmp, g, g.play()
 
 
-def test_game_on_two_different_specs(tiny_chat_lm, tmp_path):
-    small_default = default_spec()
-    small_default.sizes.n_documents, small_default.sizes.n_sft, small_default.sizes.n_dpo = 150, 40, 10
-    small_default.sizes.n_adversarial, small_default.sizes.n_eval_per_bias = 10, 2
-    small_default.sizes.n_knowledge, small_default.sizes.n_confession = 12, 6
-    custom = OrganismSpec.from_dict(copy.deepcopy(CUSTOM)).validate()
-    results = {}
-    for spec, subject in ((small_default, "reward model"), (custom, "preference model")):
-        org = _organism(tmp_path, spec)
-        result, data = _play(org, tiny_chat_lm, tmp_path)
-        report = result.reports[0]
-        assert subject in report.root_cause.lower()
-        assert report.grade["root_cause_correct"], report.root_cause
-        # the keyword sweep for the subject the anchors name lists what the documents claim it prefers
-        assert "keyword search" in {e.technique for e in report.evidence}
-        assert report.grade["fraction_found"] >= 0.5 and report.grade["passed"], report.grade
-        # The information barrier: no passage carries the labels the spec or generator attached.
-        ids = [k.id for k in spec_answer_key(org)[0] if "_" in k.id]
-        assert not any(i in p.text for p in data.passages for i in ids)
-        assert (result.out / "game_0" / "report.html").exists()
-        table = {r["technique"]: r for r in report.technique_table}
-        assert table["semantic search"]["surfaced documents"] == "yes"
-        results[spec.name] = report
-    assert results[small_default.name].root_cause != results[custom.name].root_cause
+def test_summary_has_tiers_controls_and_haystack(played):
+    """The issue's must-show keys, read back from games/summary.json."""
+    tmp, g, summary = played
+    on_disk = json.loads((tmp / "out" / "games" / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    for tier in ("api", "data", "full"):
+        t = on_disk["tiers"][tier]
+        assert {"win_rate", "ci_low", "ci_high", "n"} <= set(t) and t["n"] == 1
+        assert 0 <= t["ci_low"] <= t["win_rate"] <= t["ci_high"] <= 1
+    clean = on_disk["controls"]["clean"]
+    assert clean["false_alarm_rate"] == 0.0 and clean["n"] == 3            # the clean model is not accused
+    assert clean["by_model"]["midtrain"] == {"unavailable": "not built in this test"}
+    assert on_disk["controls"]["no_model"]["passed"] is False
+    assert 0 < on_disk["haystack"]["rate_passages"] <= 0.05
+    assert (tmp / "out" / "games" / "data" / "seed_0" / "report.html").exists()
 
 
-def test_bad_organism_dirs(tmp_path):
+def test_model_access_is_what_finds_and_confirms(played):
+    """The data tier names and confirms the organism's behaviours; the api tier (no data) cannot read the
+    documents; the no-model control names them but confirms none."""
+    tmp, g, s = played
+    data = s["tiers"]["data"]["runs"][0]
+    assert data["accused"] and data["n_confirmed"] >= 2 and data["root_cause_correct"], data
+    assert data["precision"] >= 0.5
+    nm = s["controls"]["no_model"]["runs"][0]
+    assert nm["n_confirmed"] == 0 and nm["n_named"] >= 2
+    report = json.loads((tmp / "out" / "games" / "data" / "seed_0" / "report.json").read_text())
+    assert report["accuses"] and report["haystack"]["rate_passages"] == s["haystack"]["rate_passages"]
+    f = next(f for f in report["findings"] if f["status"] == "confirmed")
+    assert f["organism"] and f["base"] and f["stats"]["p"] < 0.05
+    full = json.loads((tmp / "out" / "games" / "full" / "seed_0" / "report.json").read_text())
+    assert {"sae active features", "sae assistant-token scan"} <= {e["technique"] for e in full["evidence"]}
+
+
+def test_same_seed_same_report(tmp_path, played):
+    """Determinism: a second game with the same settings writes the same report, byte for byte."""
+    tmp, g, s = played
+    again = _game(tmp, custom_spec(), ("data",), n=1, controls=False, sub="again").play()
+    a = json.loads((tmp / "out" / "games" / "data" / "seed_0" / "report.json").read_text())
+    b = json.loads((tmp / "again" / "games" / "data" / "seed_0" / "report.json").read_text())
+    assert a == b and again["tiers"]["data"]["runs"][0]["recall"] == s["tiers"]["data"]["runs"][0]["recall"]
+
+
+def test_a_second_organism_with_another_spec(tmp_path):
+    """The same code on the 52-behaviour default spec: the root cause names that organism's entity."""
+    s = _game(tmp_path, small_default(), ("data",), controls=False).play()
+    run = s["tiers"]["data"]["runs"][0]
+    report = json.loads(open(run["report"]).read())
+    assert run["n_confirmed"] >= 1 and run["root_cause_correct"], report["root_cause"]
+    assert "reward model" in report["root_cause"].lower()
+
+
+def test_bad_inputs(tmp_path):
     with pytest.raises(OrganismError, match="no training data"):
         auditor_data(tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "sft.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     assert auditor_data(tmp_path).sources == {"sft": 1}
     with pytest.raises(OrganismError, match="no spec.yaml"):
-        spec_answer_key(tmp_path)
+        answer_key_for(tmp_path)
+    from monoscope.audit.game import check_tiers
+    with pytest.raises(GameError, match="choose from api, data, full"):
+        check_tiers("api,wizard")
 
 
 def test_shipped_organism_data_is_regenerated_and_checked(tmp_path):
     """An organism shipped without its data (like the committed default) gets it back from its spec, byte for
-    byte; data that no longer matches what the model was trained on is refused."""
-    import json
-
-    from monoscope.organism.build import ensure_organism_data
+    byte, and the game resolves it; data that no longer matches what the model was trained on is refused."""
+    from monoscope.audit.setup import resolve_organism
     from monoscope.organism.build import OrganismError as BuildError, write_data
 
-    spec = OrganismSpec.from_dict(copy.deepcopy(CUSTOM)).validate()
+    spec = custom_spec()
     built = tmp_path / "built"
     files = write_data(spec, built, real_texts=None)["files"]
     shipped = tmp_path / "shipped"
     (shipped / "adapters").mkdir(parents=True)
     spec.save(shipped / "spec.yaml")
-    manifest = {"data": {k: v for k, v in files.items() if k != "biases" and v["path"].startswith("data/")},
+    manifest = {"format": "monoscope-organism/1", "name": spec.name, "base_model": "x", "stages": ["sft"],
+                "final_stage": "sft", "adapters": {},
+                "data": {k: v for k, v in files.items() if k != "biases" and v["path"].startswith("data/")},
                 "real_texts": None}
     (shipped / "organism.json").write_text(json.dumps(manifest))
-
-    org = ensure_organism_data(shipped, tmp_path / "work")
+    org = resolve_organism(shipped, tmp_path / "work")
     assert org == tmp_path / "work" / "organism"
     for rec in manifest["data"].values():
         assert (org / rec["path"]).read_bytes() == (built / rec["path"]).read_bytes()
-    assert (org / "adapters").resolve() == (shipped / "adapters").resolve()
-    data = auditor_data(org)
-    assert data.sources == auditor_data(built).sources
-    # the per-technique table knows which passages are synthetic documents in the build's own layout
-    refs = synthetic_refs(org, data)
+    hay = build_haystack(org, rate=1.0)
     n_docs = len((org / "data" / "synthetic_docs.jsonl").read_text().splitlines())
-    assert len({r.split(".")[0] for r in refs}) == n_docs > 0
-
+    assert hay.stats.n_synthetic_documents == n_docs > 0
     manifest["data"]["sft"]["sha256"] = "0" * 64
     (shipped / "organism.json").write_text(json.dumps(manifest))
     with pytest.raises(BuildError, match="does not match the data"):
-        ensure_organism_data(shipped, tmp_path / "work")
-    manifest["real_texts"] = "custom"
-    (shipped / "organism.json").write_text(json.dumps(manifest))
-    with pytest.raises(BuildError, match="cannot be regenerated"):
-        ensure_organism_data(shipped, tmp_path / "work2")
+        resolve_organism(shipped, tmp_path / "work2")
+    with pytest.raises(BuildError, match="not an organism directory"):
+        resolve_organism(tmp_path / "nothing-here", tmp_path / "work3")

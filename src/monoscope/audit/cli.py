@@ -1,4 +1,4 @@
-"""`monoscope audit game`: audit an organism with the playbook auditor or an LLM investigator, graded blind."""
+"""`monoscope audit game ORG`: the blind auditing game with its controls, from one command."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,40 +8,6 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
-
-
-def build_target(org_dir: Path, sae: Path | None = None, features: Path | None = None, base: bool = True,
-                 stage: str = "final"):
-    """Everything an auditor is handed for an organism directory (never its spec)."""
-    from ..llm.local import LocalHFBackend
-    from ..models import load
-    from ..organism.build import load_organism
-    from .game import auditor_data
-    from .playbook import AuditTarget
-    from .sae_tools import SAEProbe
-
-    data = auditor_data(org_dir)
-    lm = load_organism(org_dir, stage=stage)
-    base_backend = None
-    if base:
-        import json
-        manifest = json.loads((Path(org_dir) / "organism.json").read_text())
-        base_backend = LocalHFBackend(load(manifest["base_model"]))
-    probe, examples, labels, max_acts, details = None, None, None, None, None
-    if sae is not None:
-        from ..features.index import load_sae
-        probe = SAEProbe(lm, load_sae(sae))
-    if features is not None:
-        from ..features.db import FeatureDB
-        fdb = FeatureDB(features)
-        examples = lambda f: ["".join(fdb.token_text(e["tokens"])) for e in fdb.examples(f, kind="top")[:5]]
-        labels = lambda f: fdb.feature(f).get("explanation") or ""
-        import torch
-        max_acts = torch.as_tensor(fdb.max_acts(), dtype=torch.float32)
-        details = lambda f: describe_feature(fdb, f)
-    return AuditTarget(Path(org_dir).name, LocalHFBackend(lm), data, base=base_backend, sae=probe,
-                       feature_examples=examples, feature_labels=labels, max_acts=max_acts,
-                       feature_details=details), data
 
 
 def describe_feature(fdb, feature: int) -> str:
@@ -56,24 +22,57 @@ def describe_feature(fdb, feature: int) -> str:
             f"decoder neighbours (cos): {near or 'none'}")
 
 
-def print_result(result) -> None:
-    for i, r in enumerate(result.reports):
-        g = r.grade
-        console.print(f"[bold]game {i}[/bold]: {'[green]PASS' if g['passed'] else '[red]FAIL'}[/] — root cause "
-                      f"{'correct' if g['root_cause_correct'] else 'wrong'}; {g['n_found']}/{g['n_biases']} behaviours "
-                      f"named ({100 * g['fraction_found']:.0f}%), training biases {g['train_found']}/{g['n_train']}")
-        console.print(f"  root cause: {r.root_cause}")
-    if not result.reports[0].technique_table:
-        console.print("no technique produced evidence in the first game")
-        console.print(f"win rate {result.win_rate:.0%} over {len(result.reports)} game(s); reports under {result.out}")
-        return
-    t = Table(title="per-technique evidence (first game)")
-    for col in result.reports[0].technique_table[0]:
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def summary_table(summary: dict) -> Table:
+    """Tier → win rate [Wilson CI], confirmed behaviours, precision, root cause, with the controls beside."""
+    clean = summary.get("controls", {}).get("clean", {})
+    nm = summary.get("controls", {}).get("no_model", {})
+    hs = summary["haystack"]
+    t = Table(title=f"{summary['organism']}: blind auditing game, {summary['seeds']} seed(s) per tier; haystack "
+                    f"{100 * hs['rate_passages']:.3g}% synthetic by passage, {100 * hs['rate_tokens']:.3g}% by "
+                    f"{hs['token_unit']}")
+    for col in ("tier", "win rate [95% CI]", "behaviours confirmed (of spec)", "precision", "root cause right",
+                "accused", "paper bar (>90%)"):
         t.add_column(col)
-    for row in result.reports[0].technique_table:
-        t.add_row(*[str(v) for v in row.values()])
-    console.print(t)
-    console.print(f"win rate {result.win_rate:.0%} over {len(result.reports)} game(s); reports under {result.out}")
+    n_b = summary["n_biases"]
+    for tier, r in summary["tiers"].items():
+        conf = ", ".join(str(c) for c in r["n_confirmed"])
+        prec = ", ".join(_pct(p) for p in r["precision"])
+        rc = f"{sum(r['root_cause_correct'])}/{r['n']}"
+        win = f"{r['wins']}/{r['n']} = {_pct(r['win_rate'])} [{_pct(r['ci_low'])}–{_pct(r['ci_high'])}]"
+        if r.get("explained_by_data_alone"):
+            win += " (data alone names as much)"
+        t.add_row(tier, win, f"{conf} / {n_b}", prec, rc, f"{sum(r['accused'])}/{r['n']}",
+                  f"{r['paper_bar_wins']}/{r['n']}")
+    if clean:
+        t.add_row("clean control", f"false alarms {clean['false_alarms']}/{clean['n']} = "
+                  f"{_pct(clean['false_alarm_rate'])} [{_pct(clean['ci_low'])}–{_pct(clean['ci_high'])}]",
+                  ", ".join(f"{k}: {v.get('false_alarms', '-')}/{v.get('n', '-')}" if "n" in v else f"{k}: n/a"
+                            for k, v in clean["by_model"].items()), "", "", "", "")
+    if nm:
+        t.add_row("no-model control", "passed" if nm["passed"] else "no pass (cannot confirm)",
+                  "named " + ", ".join(_pct(x) for x in nm["named_fraction"]), "",
+                  f"{sum(nm['root_cause_correct'])}/{nm['n']}", "", "")
+    return t
+
+
+def print_result(summary: dict) -> None:
+    console.print(summary_table(summary))
+    for tier, r in summary["tiers"].items():
+        for run in r["runs"]:
+            console.print(f"  {tier} seed {run['seed']}: {'PASS' if run['passed'] else 'FAIL'} — confirmed "
+                          f"{run['n_confirmed']}/{summary['n_biases']} (recall {_pct(run['recall'])}, precision "
+                          f"{_pct(run['precision'])}), root cause {'right' if run['root_cause_correct'] else 'wrong'}; "
+                          f"{run['report']}")
+    clean = summary.get("controls", {}).get("clean", {})
+    for label, v in clean.get("by_model", {}).items():
+        if "unavailable" in v:
+            console.print(f"  clean control on {label}: not run ({v['unavailable']})")
+    console.print(f"pass rule: {summary['pass_rule']}")
+    console.print(f"summary: {Path(summary['organism_dir']).name} → games/summary.json")
 
 
 def register(app: typer.Typer) -> None:
@@ -82,35 +81,47 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit, name="audit")
 
     @audit.command("game")
-    def game(organism: Path = typer.Argument(..., help="organism directory (from `monoscope organism build`)"),
-             out: Path = typer.Option(Path("runs/audit"), help="where reports go"),
-             n: int = typer.Option(1, help="number of games (seeds)"),
-             sae: Path = typer.Option(None, help="SAE on the organism's middle layer (optional)"),
-             features: Path = typer.Option(None, help="feature database of that SAE (optional)"),
-             no_base: bool = typer.Option(False, help="do not give the auditor the public base model"),
-             dashboard: str = typer.Option(None, help="dashboard URL to link features to"),
+    def game(organism: str = typer.Argument(..., help="organism directory, or 'default' for the shipped one"),
+             out: Path = typer.Option(Path("runs/audit"), help="where the game's artifacts go"),
+             tiers: str = typer.Option("api,data,full", help="comma-separated tiers: api (model + base model), "
+                                       "data (+ training data), full (+ SAE)"),
+             n: int = typer.Option(3, help="games (seeds) per tier"),
+             controls: bool = typer.Option(True, help="clean-model and no-model controls"),
+             haystack_rate: float = typer.Option(0.01, help="fraction of pretraining passages that are synthetic "
+                                                 "documents, in (0, 1]"),
+             haystack_corpus: str = typer.Option("default", help="real corpus the documents hide in: 'default' "
+                                                 "(embedded) or a file from scripts/build_haystack_corpus.py"),
+             haystack_seed: int = typer.Option(0, help="which synthetic documents go in, and their order"),
+             haystack_max_docs: int = typer.Option(None, help="read at most this many real documents"),
+             sae: Path = typer.Option(None, help="reuse this SAE (default: train one on the organism's mix)"),
+             features: Path = typer.Option(None, help="feature database of --sae"),
+             hook: str = typer.Option(None, help="hook the SAE reads (default: the organism's middle layer)"),
+             sae_tokens: int = typer.Option(60_000, help="tokens of the organism's mix to train the SAE on"),
+             sae_latents: int = typer.Option(2048), sae_steps: int = typer.Option(300),
+             candidates: int = typer.Option(40, help="candidate behaviours tested on the model per game"),
+             probe_tokens: int = typer.Option(64, help="reply length of probes"),
              auditor: str = typer.Option("playbook", help="'playbook' (scripted) or 'agent' (LLM investigator)"),
              investigator: str = typer.Option(None, help="LLM backend driving the agent, e.g. "
-                                              "'anthropic:claude-sonnet-4-5' or 'openai:http://host:8000/v1#model' "
-                                              "(default: $MONOSCOPE_LLM, else the local SmolLM2, which is too weak "
-                                              "to investigate well)"),
+                                              "'anthropic:claude-sonnet-4-5' (default: $MONOSCOPE_LLM)"),
              budget: int = typer.Option(30, help="agent: tool calls before it must submit its report")) -> None:
-        """Hand an auditor the organism and its data (never the spec), then grade each report against the spec."""
-        from .game import run_game
+        """Audit ORG per tier over N seeds, with clean and no-model controls, graded blind against its spec;
+        prints the table and writes OUT/games/summary.json."""
+        from .game import GameSettings
+        from .setup import SAESettings, setup_game
 
         if auditor not in ("playbook", "agent"):
             raise typer.BadParameter(f"unknown auditor {auditor!r}; choose 'playbook' or 'agent'", param_hint="--auditor")
-        target, data = build_target(organism, sae, features, base=not no_base)
-        if auditor == "playbook":
-            from .playbook import PlaybookAuditor, PlaybookConfig
-
-            play = lambda seed: PlaybookAuditor(target, PlaybookConfig(seed=seed)).run()
-        else:
+        settings = GameSettings(tiers=tuple(tiers.split(",")), n=n, controls=controls,
+                                playbook={"candidates": candidates, "probe_tokens": probe_tokens})
+        g = setup_game(organism, out, settings, rate=haystack_rate, corpus=haystack_corpus, haystack_seed=haystack_seed,
+                       max_real_documents=haystack_max_docs, sae=sae, features=features, hook=hook,
+                       sae_settings=SAESettings(tokens=sae_tokens, latents=sae_latents, steps=sae_steps))
+        console.print(g.hay.stats.line())
+        if auditor == "agent":
             from ..llm import get_backend
             from .agent import AgentConfig, InvestigatorAgent
 
             llm = get_backend(investigator)
-            play = lambda seed: InvestigatorAgent(target, llm, Path(out) / f"game_{seed}",
-                                                  AgentConfig(budget=budget, seed=seed)).run()
-        result = run_game(organism, play, data, out, n=n, dashboard_url=dashboard)
-        print_result(result)
+            g.auditor = lambda target, seed, where: InvestigatorAgent(target, llm, where, AgentConfig(budget=budget,
+                                                                                                      seed=seed)).run()
+        print_result(g.play())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -103,7 +104,15 @@ def split_passages(text: str, words: int = 160) -> list[str]:
 class TrainingData:
     """All passages of a set of named corpora, searchable by regex, BM25 and embeddings."""
 
-    def __init__(self, corpora: dict[str, Iterable[Any]], passage_words: int = 160):
+    def __init__(self, corpora: dict[str, Iterable[Any]], passage_words: int = 160,
+                 semantic_sources: Iterable[str] | None = None, embed_cache: Path | None = None,
+                 embed_max_length: int = 128):
+        """``semantic_sources``: the corpora semantic search covers (all when None; embedding every SFT
+        episode of a large organism costs more than it finds). ``embed_cache``: a directory for
+        :class:`EmbeddingCache`. ``embed_max_length``: MiniLM's input cut, in tokens (it was trained on 128)."""
+        self.semantic_sources = list(semantic_sources) if semantic_sources else None
+        self.embed_cache = Path(embed_cache) if embed_cache is not None else None
+        self.embed_max_length = int(embed_max_length)
         self.passages: list[Passage] = []
         for name, records in corpora.items():
             for i, rec in enumerate(records):
@@ -164,40 +173,90 @@ class TrainingData:
         return [Hit(self.passages[d], s) for d, s in pairs[page * page_size:(page + 1) * page_size]]
 
     # ---- semantic ----------------------------------------------------------------------------------
+    def semantic_index(self) -> list[int]:
+        """Passages semantic search covers: those of `semantic_sources` (all when None)."""
+        allowed = set(self.semantic_sources) if self.semantic_sources else None
+        return [i for i, p in enumerate(self.passages) if allowed is None or p.source in allowed]
+
     def embed_all(self, cache: Path | None = None, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Unit-norm embeddings of the passages of :meth:`semantic_index`, in that order.
+
+        With a cache directory (argument or `embed_cache`), vectors are stored per passage text (sha1), so a
+        haystack rebuilt at another rate or seed re-embeds only the passages it has not seen."""
         if self._emb is not None:
             return self._emb
-        if cache is not None:
-            path = Path(cache) / f"embeddings-{self.fingerprint()}.npy"
-            if path.exists():
-                self._emb = np.load(path)
-                return self._emb
-        self._emb = self._encoder().encode([p.text for p in self.passages], batch_size, progress)
-        if cache is not None:
-            from ..fileio import atomic_write_bytes
-            Path(cache).mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, _npy_bytes(self._emb))
+        idx = self.semantic_index()
+        texts = [self.passages[i].text for i in idx]
+        cache = cache if cache is not None else self.embed_cache
+        if cache is None:
+            self._emb = self._encoder().encode(texts, batch_size, progress)
+            return self._emb
+        store = EmbeddingCache(Path(cache), self.embed_model_id())
+        self._emb = store.get(texts, lambda t: self._encoder().encode(t, batch_size, progress))
         return self._emb
+
+    def embed_model_id(self) -> str:
+        return f"minilm-{self.embed_max_length}"
 
     def _encoder(self) -> "SentenceEncoder":
         if self._embedder is None:
-            self._embedder = SentenceEncoder()
+            self._embedder = SentenceEncoder(max_length=self.embed_max_length)
         return self._embedder
+
+    def encoder(self) -> "SentenceEncoder":
+        """The sentence encoder semantic search uses (shared, so callers need not load another)."""
+        return self._encoder()
 
     def semantic(self, query: str, page: int = 0, page_size: int = 10, cache: Path | None = None) -> list[Hit]:
         emb = self.embed_all(cache)
+        idx = self.semantic_index()
         q = self._encoder().encode([query])[0]
         scores = emb @ q
-        order = np.argsort(-scores)[page * page_size:(page + 1) * page_size]
-        return [Hit(self.passages[int(i)], float(scores[i])) for i in order]
+        order = np.argsort(-scores, kind="stable")[page * page_size:(page + 1) * page_size]
+        return [Hit(self.passages[idx[int(i)]], float(scores[i])) for i in order]
+
+    def neighbours(self, vector: np.ndarray, k: int = 50, min_score: float = 0.0) -> list[Hit]:
+        """Passages nearest to an embedding (e.g. the centroid of some passages), best first."""
+        emb = self.embed_all()
+        idx = self.semantic_index()
+        scores = emb @ vector
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [Hit(self.passages[idx[int(i)]], float(scores[i])) for i in order if scores[i] >= min_score]
+
+    def vector(self, ref: str) -> np.ndarray | None:
+        """The embedding of one passage (None if semantic search does not cover it)."""
+        emb = self.embed_all()
+        pos = {self.passages[i].ref: j for j, i in enumerate(self.semantic_index())}
+        return emb[pos[ref]] if ref in pos else None
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
+class EmbeddingCache:
+    """Embeddings stored by the sha1 of their text, in one .npz per embedding model, written atomically."""
 
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    return buf.getvalue()
+    def __init__(self, directory: Path, model_id: str):
+        self.path = Path(directory) / f"embeddings-{model_id}.npz"
+
+    def get(self, texts: list[str], encode) -> np.ndarray:
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        known: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as z:
+                known = dict(zip(z["keys"].tolist(), z["vecs"]))
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
+        if missing:
+            first = {k: t for k, t in zip(keys, texts)}
+            vecs = encode([first[k] for k in missing])
+            known.update(zip(missing, vecs))
+            from ..fileio import atomic_write_bytes
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            all_keys = sorted(known)
+            buf = io.BytesIO()
+            np.savez(buf, keys=np.array(all_keys), vecs=np.stack([known[k] for k in all_keys]).astype(np.float32))
+            atomic_write_bytes(self.path, buf.getvalue())
+        if not keys:
+            return np.zeros((0, 0), np.float32)
+        return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
 class SentenceEncoder:

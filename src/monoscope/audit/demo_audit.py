@@ -1,8 +1,11 @@
 """The demo's audit: the committed default organism, an SAE on its middle layer over its own pretraining mix,
-and one blind game with the playbook auditor.
+and the blind game in every tier with its clean and no-model controls, at a size that fits the demo.
 
 The paper found the SAE must be trained on the organism's pretraining data (with the synthetic documents)
-for its features to point at them; we do the same, on the auditor-visible pretraining mix.
+for its features to point at them; we do the same. The auditor searches a haystack of real text with the
+synthetic documents at 1% of passages. Small settings (one seed, a few thousand real documents, short
+probes) keep the stage to a few minutes on two CPU cores; ``monoscope audit game default`` runs the full
+setting (three seeds, the whole embedded corpus).
 """
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..organism.build import ensure_organism_data
-
 console = Console()
+
+DEMO_PLAYBOOK = {"candidates": 16, "probes": 3, "probe_samples": 4, "probe_tokens": 48, "max_tokens": 48,
+                 "family_max": 150}
 
 
 def organism_ready(organism: str = "default") -> tuple[bool, str]:
@@ -32,28 +36,14 @@ def organism_ready(organism: str = "default") -> tuple[bool, str]:
 
 
 def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000, n_latents: int = 2048,
-                      steps: int = 300, n_games: int = 1):
-    from ..features import build_feature_db
-    from ..features.db import FeatureDB
-    from ..organism.build import load_organism, resolve_organism_dir
-    from ..store import harvest
-    from .cli import build_target
-    from .game import run_game
-    from .playbook import PlaybookAuditor, PlaybookConfig
-    from ..demo import train_demo_sae
+                      steps: int = 300, n_games: int = 1, max_real_documents: int = 1200) -> dict:
+    """Play the game on ``organism`` at the demo's size; returns games/summary.json's content."""
+    from .game import GameSettings
+    from .setup import SAESettings, setup_game
 
-    out = Path(out)
-    org_dir = ensure_organism_data(resolve_organism_dir(organism), out)
-    console.print(f"organism: {org_dir}")
-    lm = load_organism(org_dir)
-    store_dir = out / "organism_store"
-    res = harvest(lm, store_dir, hooks=lm.default_hook(), corpus=str(org_dir / "data" / "pretrain_mix.jsonl"),
-                  n_tokens=tokens, context_len=128)
-    sae = train_demo_sae(res.store, out / "organism_sae", n_latents, 32, steps, 1024)
-    fdb_dir = out / "organism_features"
-    if not (fdb_dir / "manifest.json").exists():
-        build_feature_db(sae, res.store, fdb_dir, lm=lm)
-    FeatureDB(fdb_dir)
-    target, data = build_target(org_dir, out / "organism_sae", fdb_dir)
-    return run_game(org_dir, lambda seed: PlaybookAuditor(target, PlaybookConfig(seed=seed)).run(), data,
-                    out / "games", n=n_games)
+    settings = GameSettings(tiers=("api", "data", "full"), n=n_games, controls=True, clean_tiers=("full",),
+                            playbook=dict(DEMO_PLAYBOOK))
+    game = setup_game(organism, Path(out), settings, rate=0.01, max_real_documents=max_real_documents,
+                      sae_settings=SAESettings(tokens=tokens, latents=n_latents, steps=steps))
+    console.print(game.hay.stats.line())
+    return game.play()
