@@ -3,6 +3,10 @@
     from monoscope.sae import SAEConfig, train_sae, load_sae
     cfg = SAEConfig("topk", d_in=576, n_latents=8192, k=32)
     res = train_sae(ActivationStore("store/"), cfg, "runs/sae", steps=2000)
+    # or straight from the model, two hooks × two widths from one forward pass:
+    stream = ActivationStream("smollm2-135m", "default", hooks="resid_post.10,resid_post.20")
+    specs = [SAEConfig("topk", 576, n, k=32, hook=h) for h in stream.hooks for n in (4608, 9216)]
+    train_sae(stream, specs, "runs/multi", tokens=200_000)
     sae = load_sae("runs/sae")          # native, SAELens or sparsify directories
     f = sae.encode(raw_activations)     # [..., n_latents]
 """
@@ -17,9 +21,13 @@ ARCHITECTURE_CLASSES = {"relu": ReluSAE, "topk": TopKSAE, "batchtopk": BatchTopK
 
 from .formats import (SAEFormatError, build_sae, export_saelens, import_saelens, import_sparsify,  # noqa: E402
                       load_sae, save_sae)
-from .trainer import TrainConfig, Trainer, TrainResult, default_lr, train_sae  # noqa: E402
+from .checkpoint import merge_checkpoint  # noqa: E402
+from .strategy import DataParallel, FeatureSharded, Local, make_strategy  # noqa: E402
+from .streaming import ActivationStream  # noqa: E402
+from .trainer import SAESpec, TrainConfig, Trainer, TrainResult, default_lr, train_sae  # noqa: E402
 
-__all__ = ["ARCHITECTURES", "ARCHITECTURE_CLASSES", "BatchTopKSAE", "JumpReLUSAE", "ReluSAE", "SAE",
-           "SAEConfig", "SAEError", "SAEFormatError", "SAEOutput", "SparseActs", "TopKSAE", "TrainConfig",
-           "TrainResult", "Trainer", "build_sae", "default_lr", "export_saelens", "import_saelens",
-           "import_sparsify", "load_sae", "save_sae", "train_sae"]
+__all__ = ["ARCHITECTURES", "ARCHITECTURE_CLASSES", "ActivationStream", "BatchTopKSAE", "DataParallel",
+           "FeatureSharded", "JumpReLUSAE", "Local", "ReluSAE", "SAE", "SAEConfig", "SAEError", "SAEFormatError",
+           "SAEOutput", "SAESpec", "SparseActs", "TopKSAE", "TrainConfig", "TrainResult", "Trainer", "build_sae",
+           "default_lr", "export_saelens", "import_saelens", "import_sparsify", "load_sae", "make_strategy",
+           "merge_checkpoint", "save_sae", "train_sae"]

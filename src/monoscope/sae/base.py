@@ -57,7 +57,14 @@ class SAEOutput:
 
 
 class SAE(nn.Module):
+    """An architecture owns its activation (`activation`, inference) and its training forward (`_forward`,
+    returning the loss terms); the trainer owns everything else. `_forward(x, **kw)` receives every training
+    input the trainer has and takes what it uses: `l1_coeff` (the sparsity coefficient, ramped from 0 over the
+    warm-up), `dead_mask` [n] / `n_dead` / `aux_k` / `aux_coeff` (dead latents for an auxiliary loss)."""
+
     architecture: ClassVar[str] = ""
+    uses_sparsity_coeff: ClassVar[bool] = False    # the loss has a λ term the trainer ramps (and logs)
+    selects_across_batch: ClassVar[bool] = False   # activations depend on other tokens of the batch: no dp
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()

@@ -16,6 +16,7 @@ from .topk import auxk_loss
 
 class BatchTopKSAE(SAE):
     architecture = "batchtopk"
+    selects_across_batch = True
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

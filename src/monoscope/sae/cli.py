@@ -18,20 +18,49 @@ def _table(title: str, rows: dict) -> Table:
     return t
 
 
+def _list(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _results_table(out: Path, results: dict) -> Table:
+    t = Table(title=f"{len(results)} SAE(s) written to {out}")
+    for c in ("SAE", "steps", "tokens", "FVU", "L0", "dead", "tokens/s"):
+        t.add_column(c, justify="left" if c == "SAE" else "right")
+    for name, r in results.items():
+        m = r.metrics
+        t.add_row(name or str(out), f"{r.steps:,}", f"{r.tokens:,}", f"{m.get('fvu', float('nan')):.4f}",
+                  f"{m.get('l0', float('nan')):.1f}", f"{100 * m.get('dead_frac', float('nan')):.1f}%",
+                  f"{r.tokens_per_second:,.0f}")
+    return t
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
-        store: Path = typer.Option(..., help="activation store directory (from `monoscope harvest`)"),
-        out: Path = typer.Option(..., help="output directory: exported SAE, metrics.jsonl, checkpoints"),
-        hook: str = typer.Option("", help="hook point in the store (default: the store's only hook)"),
-        arch: str = typer.Option("topk", help="relu | topk | batchtopk | jumprelu"),
-        latents: int = typer.Option(0, help="number of latents (default 16 × d_model)"),
-        k: int = typer.Option(32, help="active latents per token (topk, batchtopk)"),
+        out: Path = typer.Option(..., help="output directory: the SAE (one sub-directory per SAE when several), "
+                                           "metrics.jsonl, checkpoints"),
+        store: Path = typer.Option(None, help="train on an activation store (from `monoscope harvest`)"),
+        model: str = typer.Option("", help="…or straight from this model's forward pass, no store: embedded "
+                                           "name, local directory or hub id"),
+        corpus: str = typer.Option("default", help="with --model: 'default', a file/folder or hf:NAME"),
+        hooks: str = typer.Option("", "--hooks", "--hook", help="comma-separated hook points; one SAE family per "
+                                  "hook (default: the store's only hook / the model's middle resid_post)"),
+        arch: str = typer.Option("topk", help="comma-separated: relu | topk | batchtopk | jumprelu"),
+        latents: str = typer.Option("", help="comma-separated numbers of latents (default 16 × d_model)"),
+        k: str = typer.Option("32", help="comma-separated active latents per token (topk, batchtopk)"),
         l1: float = typer.Option(5.0, help="λ of the sparsity penalty (relu; L0 coefficient for jumprelu)"),
+        lr: str = typer.Option("", help="comma-separated learning rates (default: per architecture)"),
         steps: int = typer.Option(0, help="optimizer steps (or give --tokens)"),
-        tokens: int = typer.Option(0, help="training tokens (steps = tokens / batch size)"),
-        batch_size: int = typer.Option(4096),
-        lr: float = typer.Option(0.0, help="learning rate (default: per architecture)"),
+        tokens: int = typer.Option(0, help="training tokens (steps = tokens / batch size; a store: all of it)"),
+        batch_size: int = typer.Option(4096, help="rows per step (global: over all ranks)"),
+        context_len: int = typer.Option(128, help="with --model: tokens per context"),
+        model_batch: int = typer.Option(16, help="with --model: contexts per forward pass"),
+        buffer_tokens: int = typer.Option(1 << 18, help="with --model: mixing-buffer window (rows held at most)"),
+        buffer_dtype: str = typer.Option("bfloat16", help="with --model: bfloat16 | float32"),
+        norm_tokens: int = typer.Option(1 << 16, help="with --model: warm-up tokens for the normalisation scalar"),
+        keep_first_token: bool = typer.Option(False, help="also train on the first token of each context"),
+        keep_special: bool = typer.Option(False, help="also train on BOS/EOS/padding tokens"),
+        strategy: str = typer.Option("", help="under torchrun: dp (data parallel, default) or fs (feature sharded)"),
         resume: bool = typer.Option(False, help="continue the run in --out from its last checkpoint"),
         device: str = typer.Option("auto"),
         seed: int = typer.Option(0),
@@ -40,27 +69,36 @@ def register(app: typer.Typer) -> None:
         loggers: str = typer.Option("", help="comma-separated: wandb, tensorboard"),
         progress: bool = typer.Option(True),
     ) -> None:
-        """Train an SAE on an activation store (exact resume with --resume)."""
-        from ..store import ActivationStore
-        from . import SAEConfig, TrainConfig, train_sae
+        """Train SAEs on an activation store, or straight from a model (several hooks × widths ×
+        architectures × learning rates from one forward pass); the same command runs under
+        `torchrun -m monoscope train …` (exact resume with --resume)."""
+        import os
 
-        s = ActivationStore(store)
-        hook_ = hook or (s.manifest.hooks[0] if len(s.manifest.hooks) == 1 else "")
-        if not hook_:
-            raise typer.BadParameter(f"the store holds several hooks ({', '.join(s.manifest.hooks)}); pass --hook")
-        if not steps and not tokens:
-            tokens = s.n_tokens
-        cfg = SAEConfig(architecture=arch, d_in=s.manifest.d_model, n_latents=latents or 16 * s.manifest.d_model,
-                        k=k if arch in ("topk", "batchtopk") else None, l1_coeff=l1, hook=hook_,
-                        model=s.manifest.config.model)
-        tcfg = TrainConfig(steps=steps or None, tokens=tokens or None, batch_size=batch_size, lr=lr or None,
-                           device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
-                           loggers=tuple(x for x in loggers.split(",") if x), progress=progress)
-        res = train_sae(s, cfg, out, tcfg, resume=resume, hook=hook_)
-        rows = {"architecture": arch, "latents": cfg.n_latents, "steps": res.steps, "tokens": res.tokens,
-                "tokens/s": round(res.tokens_per_second), "skipped batches": res.skipped_batches,
-                **{k_: v for k_, v in res.metrics.items() if k_ in ("fvu", "l0", "dead_frac", "mse")}}
-        console.print(_table(f"SAE written to {out}", rows))
+        from .. import comm
+        from .config import SAEError
+        from .run import train_run
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1:
+            comm.init_from_env(device)
+        try:
+            if (store is None) == (not model):
+                raise SAEError("say what to train on: --store DIR (an activation store) or --model M (straight "
+                               "from the model's forward pass), not both")
+            results = train_run(
+                out=out, store=store, model=model, corpus=corpus, hooks=_list(hooks), archs=_list(arch),
+                latents=[int(x) for x in _list(latents)], ks=[int(x) for x in _list(k)], l1=l1,
+                lrs=[float(x) for x in _list(lr)], steps=steps, tokens=tokens, batch_size=batch_size,
+                context_len=context_len, model_batch=model_batch, buffer_tokens=buffer_tokens,
+                buffer_dtype=buffer_dtype, norm_tokens=norm_tokens, keep_first_token=keep_first_token,
+                keep_special=keep_special, strategy=strategy or ("dp" if world > 1 else "local"), resume=resume,
+                device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
+                loggers=tuple(_list(loggers)), progress=progress)
+            if comm.current().is_main:
+                console.print(_results_table(out, results))
+        finally:
+            if world > 1:
+                comm.shutdown()
 
     @app.command("eval")
     def eval_(

@@ -53,6 +53,7 @@ class _Step(torch.autograd.Function):
 
 class JumpReLUSAE(SAE):
     architecture = "jumprelu"
+    uses_sparsity_coeff = True
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..distributed import comm
+from .. import comm
 from ..sae.config import SAEConfig, SAEError
 from ..fileio import atomic_write_text
 from ..sae.trainer import TrainConfig, Trainer

@@ -1,9 +1,9 @@
-"""Process-group plumbing: one place that knows about torchrun's environment and the backends.
+"""Process-group plumbing (torch.distributed): one place that knows about torchrun's environment and the backends.
 
 Every function here also works without a process group (a plain `python` run is world size 1), so the
 1-rank path of each distributed algorithm is the same code as the W-rank path, and tests compare them.
 
-    torchrun --nproc-per-node 2 -m monoscope.distributed.train ...     # env:// rendezvous
+    torchrun --nproc-per-node 2 -m monoscope train ...     # env:// rendezvous
     init_from_env()        # reads RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT
 
 Backend: nccl when the rank's device is CUDA, gloo otherwise (CPU runs and tests).
@@ -101,6 +101,13 @@ def all_reduce_(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
     if is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(t, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
                                "min": dist.ReduceOp.MIN}[op])
+    return t
+
+
+def broadcast_(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """In-place broadcast of rank `src`'s tensor; returns t."""
+    if is_initialized() and dist.get_world_size() > 1:
+        dist.broadcast(t, src)
     return t
 
 

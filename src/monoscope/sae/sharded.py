@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sae.base import SAEOutput, finish_output
-from ..sae.config import SAEConfig, SAEError
-from ..sae.sparse import SparsePattern, sparse_decode, sparse_encoder_values
-from .comm import all_gather_cat, all_reduce_, sum_partials
+from .base import SAEOutput, finish_output
+from .config import SAEConfig, SAEError
+from .sparse import SparsePattern, sparse_decode, sparse_encoder_values
+from ..comm import all_gather_cat, all_reduce_, sum_partials
 
 SHARDABLE = ("topk", "relu")
 
