@@ -72,8 +72,31 @@ def _worker(rank: int, world: int, base: str) -> None:
             comm.barrier()
             Trainer(store, cfg, replace(tc, checkpoint_every=5), out, strategy=mode, resume=True).run()
         harvest_distributed(str(base / "model"), base / "hstore", **_harvest_args(base))
+        # training straight from the model over 2 ranks: fs (rank 0 forwards and broadcasts) and dp (each rank
+        # forwards its own contexts), the dp run also killed at step 7 and resumed
+        st = _stream(base)
+        for mode in ("fs", "dp"):
+            Trainer(st, _stream_cfg(st), _stream_tc(), base / f"{mode}_stream", strategy=mode).run()
+        Trainer(st, _stream_cfg(st), _stream_tc(), base / "dp_stream_resume", strategy="dp").run(stop_after=7)
+        Trainer(st, _stream_cfg(st), _stream_tc(), base / "dp_stream_resume", strategy="dp", resume=True).run()
     finally:
         comm.shutdown()
+
+
+def _stream(base: Path):
+    from monoscope.sae import ActivationStream
+
+    return ActivationStream(str(base / "model"), str(base / "corpus.jsonl"), hooks="resid_pre.1,resid_post.1",
+                            context_len=32, model_batch=4, buffer_tokens=512, norm_tokens=256, device="cpu")
+
+
+def _stream_cfg(st):
+    return [SAEConfig("topk", d_in=st.d_in, n_latents=N, k=K, hook=h) for h in st.hooks]
+
+
+def _stream_tc():
+    return TrainConfig(steps=16, batch_size=B, lr=2e-3, progress=False, log_every=4, checkpoint_every=4,
+                       dead_tokens=4 * B)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +204,30 @@ def test_resume_two_rank_checkpoint_on_one_rank(job, mode, tmp_path):
     tr.run()
     ref, _ = _reference(store, f"{mode}_topk")
     _close(_state(out), ref, atol=2e-5)
+
+
+def test_feature_sharded_stream_equals_one_process(job):
+    """fs from the model: rank 0's forward, broadcast, equals the one-process stream run (2 hooks)."""
+    st = _stream(job)
+    tr = Trainer(st, _stream_cfg(st), _stream_tc())
+    tr.run()
+    for m in tr.members:
+        _close(merge_checkpoint(job / "fs_stream", export=False, name=m.name).state_dict(), m.module.state_dict(),
+               atol=2e-5)
+
+
+def test_data_parallel_stream_resumes_exactly_and_trains(job):
+    """dp from the model: each rank forwards its own contexts into its own buffer; killed and resumed on 2 ranks
+    it equals the uninterrupted 2-rank run bit for bit, and both learned."""
+    for name in ("resid_pre.1-topk-64-k4", "resid_post.1-topk-64-k4"):
+        a = merge_checkpoint(job / "dp_stream", export=False, name=name).state_dict()
+        b = merge_checkpoint(job / "dp_stream_resume", export=False, name=name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+        m = [json.loads(x) for x in (job / "dp_stream" / name / "metrics.jsonl").read_text().splitlines()]
+        assert m[-1]["step"] == 16 and m[-1]["fvu"] < 0.9 * m[0]["fvu"] and m[-1]["world"] == 2
+    ck = job / "dp_stream" / "checkpoints"
+    data = json.loads((ck / (ck / "LATEST").read_text() / "data.json").read_text())
+    assert len(data["states"]) == 2 and data["states"][0]["cursor"] != data["states"][1]["cursor"]
 
 
 def test_data_parallel_harvest_equals_single_process(job, tmp_path):

@@ -262,11 +262,12 @@ class StreamIterator(Iterator[dict[str, torch.Tensor]]):
                     self._release(np.inf)
                 if self.n_ready < self.B:
                     raise StopIteration
-        parts, need = [], self.B
+        parts, where, need = [], [], self.B
         while need:
             rows, keys, pos = self.ready[0]
             take = min(need, len(keys))
             parts.append(rows[:take])
+            where.append(pos[:take])
             self.cursor = (float(keys[take - 1]), int(pos[take - 1]))
             if take == len(keys):
                 self.ready.popleft()
@@ -275,5 +276,6 @@ class StreamIterator(Iterator[dict[str, torch.Tensor]]):
             need -= take
         self.n_ready -= self.B
         self.batches += 1
+        self.last_positions = np.concatenate(where)      # stream positions (context·L + j) of this batch
         batch = parts[0] if len(parts) == 1 else torch.cat(parts)
         return {p: batch[:, h].float().contiguous() for h, p in enumerate(self.s.points)}
