@@ -198,3 +198,21 @@ def test_train_command_streams_two_hooks_two_widths_and_resumes(tiny_lm, text_co
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
     assert e.value.code == 2 and len(err) == 1 and "mixing buffer needs" in err[0]
     assert not (tmp_path / "big").exists()
+
+
+def test_prefetching_changes_no_bit(tiny_lm, text_corpus):
+    """The background forward thread hands out the same batches and cursor as the plain iterator."""
+    plain = stream(tiny_lm, text_corpus, prefetch=0)
+    ahead = stream(tiny_lm, text_corpus, prefetch=3)
+    a = plain.open(None, 64)
+    first = [(next(a), a.state()) for _ in range(12)]       # one model, so not while the other thread runs it
+    b = ahead.open(None, 64)
+    assert type(b).__name__ == "Prefetcher"
+    for x, state in first:
+        y = next(b)
+        assert all(torch.equal(x[h], y[h]) for h in x) and state == b.state()
+    del b                                                     # its thread stops
+    ra = Trainer(plain, specs(plain, (64,)), tcfg(steps=12), None).run()
+    rb = Trainer(ahead, specs(ahead, (64,)), tcfg(steps=12), None).run()
+    for name in ra.all:
+        assert all(torch.equal(v, rb.all[name].sae.state_dict()[k]) for k, v in ra.all[name].sae.state_dict().items())

@@ -19,12 +19,20 @@ batch count. Resuming re-runs the forward from position κ − C (at most one bu
 rows at or before the cursor; forward batches are aligned to absolute context indices, so every
 activation is recomputed bit for bit and a resumed run reaches the same weights as an uninterrupted one.
 
+Overlap. With `prefetch` > 0 the forward passes run in a background thread, that many batches ahead of
+training (on a GPU, on a CUDA stream of their own), so the model's forward and the SAE's step overlap; the
+batches, their order and the cursor are those of the plain iterator, so prefetching changes no bit.
+
 With data-parallel training, part r of W forwards the contexts c ≡ r (mod W) into its own buffer; with
 feature sharding, rank 0 runs the stream and broadcasts every batch.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import queue
+import threading
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from itertools import islice
@@ -39,6 +47,15 @@ from .config import SAEError
 BUFFER_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
+_LOCKS: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _forward_lock(lm) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(lm.model, threading.Lock())
+
+
 class ActivationStream:
     """Activations at `hooks` of `model` over `corpus`, ready for `monoscope.sae.Trainer`.
 
@@ -51,7 +68,7 @@ class ActivationStream:
     def __init__(self, model: Any, corpus: str = "default", hooks: Any = None, context_len: int = 128,
                  model_batch: int = 16, buffer_tokens: int = 1 << 18, buffer_dtype: str = "bfloat16",
                  norm_tokens: int = 1 << 16, device: str | None = None, text_key: str = "text",
-                 add_bos: bool = True):
+                 add_bos: bool = True, prefetch: int = 2):
         from ..models import LoadedModel, load
 
         if buffer_dtype not in BUFFER_DTYPES:
@@ -69,7 +86,7 @@ class ActivationStream:
         self.points = [p.name for p in self.lm.hooked.parse_many(hooks if hooks else self.lm.default_hook())]
         self.corpus, self.context_len, self.model_batch = corpus, int(context_len), int(model_batch)
         self.buffer_tokens, self.buffer_dtype, self.norm_tokens = int(buffer_tokens), buffer_dtype, int(norm_tokens)
-        self.text_key, self.add_bos = text_key, add_bos
+        self.text_key, self.add_bos, self.prefetch = text_key, add_bos, max(0, int(prefetch))
         from ..corpus import iter_documents
 
         iter_documents(corpus, text_key=text_key)        # a bad corpus spec fails here, before any work
@@ -129,10 +146,12 @@ class ActivationStream:
                            f"(now {self.buffer_tokens:,}) or use --buffer-dtype bfloat16")
 
     def open(self, state: dict | None, batch_rows: int, seed: int = 0, part: int = 0, parts: int = 1,
-             skip_special: bool = True, skip_first: bool = True) -> "StreamIterator":
+             skip_special: bool = True, skip_first: bool = True, prefetch: int | None = None):
         """An iterator of batches {hook: [batch_rows, d] float32 raw activations} from `state` (None: the
-        start of the stream)."""
-        return StreamIterator(self, state, batch_rows, seed, part, parts, skip_special, skip_first)
+        start of the stream), with `state()` (its cursor), `warmup(n)` and `last_positions`."""
+        it = StreamIterator(self, state, batch_rows, seed, part, parts, skip_special, skip_first)
+        depth = self.prefetch if prefetch is None else prefetch
+        return Prefetcher(it, depth) if depth > 0 else it
 
 
 class StreamIterator(Iterator[dict[str, torch.Tensor]]):
@@ -185,7 +204,8 @@ class StreamIterator(Iterator[dict[str, torch.Tensor]]):
         idx = [first + i * self.parts for i in range(len(group))]
         self.local += len(group)
         ids = torch.from_numpy(np.stack([c.tokens for c in group]).astype(np.int64)).to(s.device)
-        cache = s.lm.hooked.run_to(s.points, input_ids=ids)
+        with _forward_lock(s.lm):        # hooks live on the shared model: one stream's forward at a time
+            cache = s.lm.hooked.run_to(s.points, input_ids=ids)
         acts = torch.stack([cache[p].reshape(len(group) * L, -1) for p in s.points], dim=1)   # [m·L, H, d]
         keep = np.ones((len(group), L), dtype=bool)
         if self.skip_special:
@@ -279,3 +299,85 @@ class StreamIterator(Iterator[dict[str, torch.Tensor]]):
         self.last_positions = np.concatenate(where)      # stream positions (context·L + j) of this batch
         batch = parts[0] if len(parts) == 1 else torch.cat(parts)
         return {p: batch[:, h].float().contiguous() for h, p in enumerate(self.s.points)}
+
+
+_END = object()
+
+
+class Prefetcher(Iterator[dict[str, torch.Tensor]]):
+    """A `StreamIterator` whose forward passes run in a background thread, `depth` batches ahead.
+
+    Each queued batch carries the cursor after it, so `state()` is the position of the last batch handed
+    out, exactly as without prefetching. The thread starts at the first batch (after any warm-up) and stops
+    when this object is dropped."""
+
+    def __init__(self, it: StreamIterator, depth: int = 2):
+        self.it, self.depth = it, int(depth)
+        self._state, self.last_positions = it.state(), None
+        self.q: queue.Queue = queue.Queue(maxsize=self.depth)
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.done = False
+        weakref.finalize(self, self.stop.set)
+
+    def warmup(self, n_rows: int):
+        if self.thread is not None:
+            raise SAEError("the normalisation warm-up runs only at the start of a stream")
+        return self.it.warmup(n_rows)
+
+    def state(self) -> dict:
+        return self._state
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        if self.done:
+            raise StopIteration
+        if self.thread is None:
+            self.thread = threading.Thread(target=_produce, args=(self.it, self.q, self.stop, torch.get_num_threads()),
+                                           daemon=True, name="monoscope-stream")
+            self.thread.start()
+        item = self.q.get()
+        if item is _END:
+            self.done = True
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self.done = True
+            raise item
+        batch, state, pos, event = item
+        if event is not None:                       # the forward ran on another CUDA stream
+            cur = torch.cuda.current_stream()
+            cur.wait_event(event)
+            for t in batch.values():
+                t.record_stream(cur)
+        self._state, self.last_positions = state, pos
+        return batch
+
+
+def _produce(it: StreamIterator, q: queue.Queue, stop: threading.Event, threads: int) -> None:
+    torch.set_num_threads(threads)              # a new thread starts with the default intra-op thread count
+    dev = it.s.device
+    side = torch.cuda.Stream(dev) if dev.type == "cuda" else None
+    try:
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            for batch in it:
+                event = None
+                if side is not None:
+                    event = torch.cuda.Event()
+                    event.record(side)
+                item = (batch, it.state(), it.last_positions, event)
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        item = _END
+    except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+        item = e
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
