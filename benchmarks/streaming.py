@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from monoscope.sae import ActivationStream, SAEConfig, TrainConfig, Trainer
+from monoscope.sae import ActivationStream, SAEConfig, SAESpec, TrainConfig, Trainer
 
 
 def machine(device: torch.device) -> str:
@@ -124,10 +124,11 @@ def main() -> None:
         train.append(steps * a.batch / timed(tr, a.warmup_steps, steps, device))
         tr = Trainer(ActivationStream(st.lm, a.corpus, **{**mk, "hooks": st.hooks}), cfg, tcfg(a, 10 ** 9))
         stream.append(steps * a.batch / timed(tr, a.warmup_steps, steps, device))
-        specs = [SAEConfig("topk", d, n, k=a.k, hook=st.hooks[0]) for n in widths]
+        specs = [SAESpec(SAEConfig("topk", d, n, k=a.k, hook=st.hooks[0]), name=f"sae{i}")
+                 for i, n in enumerate(widths)]
         together.append(timed(Trainer(ActivationStream(st.lm, a.corpus, **{**mk, "hooks": st.hooks}), specs,
                                       tcfg(a, 10 ** 9)), a.warmup_steps, steps, device))
-        separate.append([timed(Trainer(ActivationStream(st.lm, a.corpus, **{**mk, "hooks": st.hooks}), s,
+        separate.append([timed(Trainer(ActivationStream(st.lm, a.corpus, **{**mk, "hooks": st.hooks}), s.cfg,
                                        tcfg(a, 10 ** 9)), a.warmup_steps, steps, device) for s in specs])
     f, t, s = max(fwd), max(train), max(stream)
     tog = min(together)

@@ -160,3 +160,16 @@ def test_harvest_larger_than_the_disk_is_refused(tiny_lm, text_corpus, tmp_path)
     with pytest.raises(UserError, match=r"refusing to harvest: it needs [\d.,]+ TB .* has [\d.,]+ [GMT]B free"):
         _harvest(tiny_lm, text_corpus, tmp_path / "s", n_tokens=10 ** 11)
     assert not (tmp_path / "s").exists()                          # nothing was written
+
+
+def test_converting_to_bf16_gives_the_store_a_bf16_harvest_writes(tiny_lm, text_corpus, tmp_path):
+    from monoscope.store.convert import convert_store
+
+    f32 = _harvest(tiny_lm, text_corpus, tmp_path / "f", dtype="float32").store
+    bf = _harvest(tiny_lm, text_corpus, tmp_path / "b").store
+    conv = convert_store(tmp_path / "f", tmp_path / "c", "bfloat16")
+    assert [s.files for s in conv.manifest.shards] == [s.files for s in bf.manifest.shards]    # byte-identical
+    assert conv.manifest.sq_norm_sum == bf.manifest.sq_norm_sum and conv.manifest.row_counts == bf.manifest.row_counts
+    assert f32.manifest.sq_norm_sum != bf.manifest.sq_norm_sum
+    with pytest.raises(StoreError, match="not empty"):
+        convert_store(tmp_path / "f", tmp_path / "c")

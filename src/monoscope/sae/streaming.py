@@ -28,6 +28,7 @@ feature sharding, rank 0 runs the stream and broadcasts every batch.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import queue
@@ -302,6 +303,16 @@ class StreamIterator(Iterator[dict[str, torch.Tensor]]):
 
 
 _END = object()
+_THREADS: list[tuple[threading.Thread, threading.Event]] = []
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop producer threads before the interpreter (and torch) shut down under them."""
+    for _, stop in _THREADS:
+        stop.set()
+    for thread, _ in _THREADS:
+        thread.join(timeout=60)
 
 
 class Prefetcher(Iterator[dict[str, torch.Tensor]]):
@@ -328,6 +339,12 @@ class Prefetcher(Iterator[dict[str, torch.Tensor]]):
     def state(self) -> dict:
         return self._state
 
+    def close(self) -> None:
+        """Stop the producer thread (it finishes the forward pass it is in)."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=60)
+
     def __next__(self) -> dict[str, torch.Tensor]:
         if self.done:
             raise StopIteration
@@ -335,6 +352,7 @@ class Prefetcher(Iterator[dict[str, torch.Tensor]]):
             self.thread = threading.Thread(target=_produce, args=(self.it, self.q, self.stop, torch.get_num_threads()),
                                            daemon=True, name="monoscope-stream")
             self.thread.start()
+            _THREADS[:] = [t for t in _THREADS if t[0].is_alive()] + [(self.thread, self.stop)]
         item = self.q.get()
         if item is _END:
             self.done = True
