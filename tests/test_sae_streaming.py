@@ -216,3 +216,13 @@ def test_prefetching_changes_no_bit(tiny_lm, text_corpus):
     rb = Trainer(ahead, specs(ahead, (64,)), tcfg(steps=12), None).run()
     for name in ra.all:
         assert all(torch.equal(v, rb.all[name].sae.state_dict()[k]) for k, v in ra.all[name].sae.state_dict().items())
+
+
+def test_buffer_and_warmup_are_sized_to_the_run():
+    """A short run does not forward more tokens to fill its buffer than it trains on; a long one gets 2¹⁸."""
+    from monoscope.sae.run import stream_sizes
+
+    assert stream_sizes(200_000, 4096) == (50_000, 25_000)
+    assert stream_sizes(10 ** 9, 4096) == (1 << 18, 1 << 16)
+    assert stream_sizes(1000, 256) == (1024, 512)                   # at least 4 batches
+    assert stream_sizes(10 ** 9, 4096, buffer_tokens=4096, norm_tokens=100) == (4096, 100)   # given: kept

@@ -25,7 +25,7 @@ def _list(s: str) -> list[str]:
 def _results_table(out: Path, results: dict) -> Table:
     t = Table(title=f"{len(results)} SAE(s) written to {out}")
     for c in ("SAE", "steps", "tokens", "FVU", "L0", "dead", "tokens/s"):
-        t.add_column(c, justify="left" if c == "SAE" else "right")
+        t.add_column(c, justify="left" if c == "SAE" else "right", overflow="fold")
     for name, r in results.items():
         m = r.metrics
         t.add_row(name or str(out), f"{r.steps:,}", f"{r.tokens:,}", f"{m.get('fvu', float('nan')):.4f}",
@@ -55,9 +55,11 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(4096, help="rows per step (global: over all ranks)"),
         context_len: int = typer.Option(128, help="with --model: tokens per context"),
         model_batch: int = typer.Option(16, help="with --model: contexts per forward pass"),
-        buffer_tokens: int = typer.Option(1 << 18, help="with --model: mixing-buffer window (rows held at most)"),
+        buffer_tokens: int = typer.Option(0, help="with --model: mixing-buffer window, rows held at most (default: a "
+                                                  "quarter of the run, between 4 batches and 262,144)"),
         buffer_dtype: str = typer.Option("bfloat16", help="with --model: bfloat16 | float32"),
-        norm_tokens: int = typer.Option(1 << 16, help="with --model: warm-up tokens for the normalisation scalar"),
+        norm_tokens: int = typer.Option(0, help="with --model: warm-up tokens for the normalisation scalar (default: "
+                                                "half the buffer, at most 65,536)"),
         keep_first_token: bool = typer.Option(False, help="also train on the first token of each context"),
         keep_special: bool = typer.Option(False, help="also train on BOS/EOS/padding tokens"),
         strategy: str = typer.Option("", help="under torchrun: dp (data parallel, default) or fs (feature sharded)"),

@@ -34,11 +34,24 @@ def grid_specs(hooks: Sequence[str], d_in: int, archs: Sequence[str] = ("topk",)
     return specs
 
 
+def stream_sizes(total_tokens: int, batch_size: int, buffer_tokens: int = 0, norm_tokens: int = 0) -> tuple[int, int]:
+    """Mixing window and warm-up for a run of `total_tokens` (0 = choose): the window is a quarter of the run,
+    at least 4 batches and at most 2¹⁸ tokens (a longer run pays nothing for the maximum, a short one would
+    otherwise forward more tokens to fill the buffer than it trains on); the normalisation warm-up is half the
+    window, at most 2¹⁶ tokens."""
+    if not buffer_tokens:
+        buffer_tokens = int(min(1 << 18, max(4 * batch_size, total_tokens // 4)))
+    if not norm_tokens:
+        norm_tokens = int(min(1 << 16, max(1, buffer_tokens // 2)))
+    return buffer_tokens, norm_tokens
+
+
 def train_run(out: str | Path, *, store: str | Path | None = None, model: str = "", corpus: str = "default",
               hooks: Sequence[str] = (), archs: Sequence[str] = ("topk",), latents: Sequence[int] = (),
-              ks: Sequence[int] = (32,), l1: float = 5.0, lrs: Sequence[float] = (), steps: int = 0, tokens: int = 0,
-              batch_size: int = 4096, context_len: int = 128, model_batch: int = 16, buffer_tokens: int = 1 << 18,
-              buffer_dtype: str = "bfloat16", norm_tokens: int = 1 << 16, keep_first_token: bool = False,
+              ks: Sequence[int] = (32,), l1: float | None = None, lrs: Sequence[float] = (), steps: int = 0,
+              tokens: int = 0, batch_size: int = 4096, context_len: int = 128, model_batch: int = 16,
+              buffer_tokens: int = 0, buffer_dtype: str = "bfloat16", norm_tokens: int = 0,
+              keep_first_token: bool = False,
               keep_special: bool = False, strategy: str = "local", resume: bool = False, device: str = "auto",
               seed: int = 0, checkpoint_every: int = 1000, log_every: int = 10, loggers: tuple[str, ...] = (),
               progress: bool = True) -> dict[str, TrainResult]:
@@ -61,6 +74,8 @@ def train_run(out: str | Path, *, store: str | Path | None = None, model: str = 
 
         if not steps and not tokens:
             raise SAEError("say how long to train from the model: --tokens N or --steps N")
+        buffer_tokens, norm_tokens = stream_sizes(steps * batch_size if steps else tokens, batch_size, buffer_tokens,
+                                                  norm_tokens)
         data = ActivationStream(model, corpus, hooks=list(hooks) or None, context_len=context_len,
                                 model_batch=model_batch, buffer_tokens=buffer_tokens, buffer_dtype=buffer_dtype,
                                 norm_tokens=norm_tokens, device=str(strat.device), text_key="text")
