@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_(
-        sae: Path = typer.Option(..., help="SAE directory (native, SAELens or sparsify)"),
+        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
         store: Path = typer.Option(..., help="activation store to evaluate on"),
         hook: str = typer.Option("", help="hook point (default: the SAE's)"),
         tokens: int = typer.Option(1_000_000, help="evaluate on this many tokens"),
