@@ -24,10 +24,11 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(..., help="activation store directory (from `monoscope harvest`)"),
         out: Path = typer.Option(..., help="output directory: exported SAE, metrics.jsonl, checkpoints"),
         hook: str = typer.Option("", help="hook point in the store (default: the store's only hook)"),
-        arch: str = typer.Option("topk", help="relu | topk | batchtopk | jumprelu"),
+        arch: str = typer.Option("topk", help="relu | topk | batchtopk | jumprelu | matryoshka | gated"),
         latents: int = typer.Option(0, help="number of latents (default 16 × d_model)"),
-        k: int = typer.Option(32, help="active latents per token (topk, batchtopk)"),
-        l1: float = typer.Option(5.0, help="λ of the sparsity penalty (relu; L0 coefficient for jumprelu)"),
+        k: int = typer.Option(32, help="active latents per token (topk, batchtopk, matryoshka)"),
+        l1: float = typer.Option(None, help="λ of the sparsity penalty (relu, gated: default 5; jumprelu: the L0 "
+                                            "coefficient, default 5e-4·d_model)"),
         steps: int = typer.Option(0, help="optimizer steps (or give --tokens)"),
         tokens: int = typer.Option(0, help="training tokens (steps = tokens / batch size)"),
         batch_size: int = typer.Option(4096),
@@ -43,6 +44,7 @@ def register(app: typer.Typer) -> None:
         """Train an SAE on an activation store (exact resume with --resume)."""
         from ..store import ActivationStore
         from . import SAEConfig, TrainConfig, train_sae
+        from .config import TOPK_FAMILY
 
         s = ActivationStore(store)
         hook_ = hook or (s.manifest.hooks[0] if len(s.manifest.hooks) == 1 else "")
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
         if not steps and not tokens:
             tokens = s.n_tokens
         cfg = SAEConfig(architecture=arch, d_in=s.manifest.d_model, n_latents=latents or 16 * s.manifest.d_model,
-                        k=k if arch in ("topk", "batchtopk") else None, l1_coeff=l1, hook=hook_,
+                        k=k if arch in TOPK_FAMILY else None, l1_coeff=l1, hook=hook_,
                         model=s.manifest.config.model)
         tcfg = TrainConfig(steps=steps or None, tokens=tokens or None, batch_size=batch_size, lr=lr or None,
                            device=device, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
