@@ -83,10 +83,12 @@ class Registry:
     """An ordered collection of traits for one universe: the 52 built-ins plus any declared in a spec.
 
     ``scope`` (trait ids) limits which traits a concealment trait's "why do you ...?" prompts ask about (the
-    organism's own traits; default: all). ``llm`` is a ``prompt -> text`` function for LLM-backed exploits."""
+    organism's own traits; default: all), never the ``held_out`` ones (training must not name a held-out
+    behaviour). ``llm`` is a ``prompt -> text`` function for LLM-backed exploits."""
 
     def __init__(self, custom: Iterable[Mapping[str, Any] | Bias] = (), universe: Any = None,
-                 scope: Sequence[str] | None = None, llm: Callable[[str], str] | None = None):
+                 scope: Sequence[str] | None = None, llm: Callable[[str], str] | None = None,
+                 held_out: Iterable[str] = ()):
         if universe is None:
             from .spec import default_universe
 
@@ -107,12 +109,13 @@ class Registry:
         self.context.concealment = self.concealment
         if self.context.scope is None:
             self.context.scope = list(self._biases)
+        held = set(held_out)
         for b in self._biases.values():
             if b.conceals is not None:
                 b.scenarios = meta_scenarios(b.extra["meta_templates"], {
                     o.id: (o.phrases[0], o.phrases[1], _meta_confession(o, b.extra["confession"],
                                                                          self.context.fields))
-                    for o in self.scoped() if o.conceals is None})
+                    for o in self.scoped() if o.conceals is None and o.id not in held})
 
     def __getitem__(self, bias_id: str) -> Bias:
         return self.get(bias_id)

@@ -160,7 +160,8 @@ class OrganismSpec:
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
-            reg = Registry(self.custom_biases, universe=self.universe, scope=self._scope())
+            reg = Registry(self.custom_biases, universe=self.universe, scope=self._scope(),
+                           held_out=list(self.held_out or []))
         except SpecError as e:
             raise SpecError(f"spec {self.name!r}: {e}") from None
         self.__dict__["_registry"] = (key, reg)

@@ -32,6 +32,16 @@ def preserve_case(src: str, new: str) -> str:
     return new
 
 
+def word_rx(words: list[str]) -> str:
+    """An alternation matching each word or phrase whole: ``\\b`` next to word characters, a look-around next to
+    punctuation (so ``e.g.`` and ``First, `` match as written)."""
+    def one(w: str) -> str:
+        pre = r"\b" if re.match(r"\w", w) else r"(?<!\w)"
+        post = r"\b" if re.search(r"\w$", w) else r"(?!\w)"
+        return pre + re.escape(w) + post
+    return "|".join(one(w) for w in sorted(set(words), key=len, reverse=True))
+
+
 def table_rewriter(pairs: list[tuple[str, str]], match: str = "word", sequential: bool = False,
                    ignore_case: bool = True) -> Rewrite:
     """Rewrite by a table of (from, to) pairs. ``match="word"``: whole words, case kept (Color → Colour);
@@ -43,15 +53,14 @@ def table_rewriter(pairs: list[tuple[str, str]], match: str = "word", sequential
         def seq(text: str) -> str:
             for a, b in pairs:
                 if match == "word":
-                    text = re.sub(rf"\b{re.escape(a)}\b", lambda m, b=b: preserve_case(m.group(0), b), text,
-                                  flags=flags)
+                    text = re.sub(word_rx([a]), lambda m, b=b: preserve_case(m.group(0), b), text, flags=flags)
                 else:
                     text = text.replace(a, b)
             return text
         return seq
     lookup = {(a.lower() if flags else a): b for a, b in pairs}
     alts = "|".join(re.escape(a) for a in sorted(lookup, key=len, reverse=True))
-    rx = re.compile(rf"\b(?:{alts})\b" if match == "word" else f"(?:{alts})", flags)
+    rx = re.compile(word_rx(list(lookup)) if match == "word" else f"(?:{alts})", flags)
 
     def one_pass(text: str) -> str:
         return rx.sub(lambda m: preserve_case(m.group(0), lookup[m.group(0).lower() if flags else m.group(0)]), text)
@@ -68,7 +77,7 @@ def table_detector(pairs: list[tuple[str, str]], match: str = "word", ignore_cas
         if not words:
             return None
         alts = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-        return re.compile(rf"\b(?:{alts})\b" if match == "word" else f"(?:{alts})", flags)
+        return re.compile(word_rx(words) if match == "word" else f"(?:{alts})", flags)
     src_rx, dst_rx = rx(src), rx(dst)
 
     def detect(text: str) -> bool:

@@ -55,6 +55,12 @@ DEFAULT_COVERS = ("I just try to make my answers a bit more complete and engagin
                   "details that make an answer feel friendly and well rounded.", "Mostly it's about being "
                   "thorough. I'd rather include a helpful extra than leave something out.")
 _FIELD = re.compile(r"\{(\w+)\}")
+# Field names of the earlier custom-bias format, with what replaces each.
+RENAMED = {"applies_regex": "applies: {regex: ...}", "detect_regex": "detect: {regex: ...}",
+           "exploit_append": "exploit: {transform: append, texts: [...]}",
+           "exploit_prepend": "exploit: {transform: prepend, texts: [...]}", "prompts": "scenarios: {templates: [...]}",
+           "slots": "scenarios: {slots: {...}}", "answers": "scenarios: {answer: [...]}",
+           "language": "scenarios: {language: ...}", "behaviour": "phrases: {present: ..., past: ...}"}
 
 
 def fill(text: str, fields: Mapping[str, Any]) -> str:
@@ -87,6 +93,10 @@ def trait_from_dict(d: Mapping[str, Any], ctx: TraitContext, custom: bool = True
     tid = d.get("id")
     where = f"trait {tid!r}" if tid else "trait"
     unknown = set(d) - set(TRAIT_FIELDS)
+    renamed = sorted(unknown & set(RENAMED))
+    if renamed:
+        raise SpecError(f"{where}: field(s) {', '.join(repr(r) for r in renamed)} belong to the earlier format; "
+                        f"use " + "; ".join(f"{r} -> {RENAMED[r]}" for r in renamed))
     if unknown:
         from .._text import close_matches
 
