@@ -4,8 +4,9 @@ Per trait (every rendering of every scenario entity with every prompt template):
 
 * **applies coverage**: the trait's ``applies`` check accepts every prompt its own scenarios render (a slot value
   no pattern covers is an error: the data would silently lose it);
-* **held-out collisions**: no training trait's prompt triggers a held-out trait (those episodes would be
-  filtered out of SFT, or worse, teach the held-out behaviour);
+* **held-out collisions**: no training trait's prompt triggers a held-out trait, and no training trait's
+  exploited reply already shows a held-out trait (those episodes would be filtered out of SFT, or worse, teach
+  the held-out behaviour);
 * **detector on exploit / neutral**: the detector fires on the exploited reply and not on the neutral one, and
   the exploit changes the reply.
 
@@ -37,6 +38,7 @@ class TraitCheck:
     prompts: int = 0
     applies_ok: int = 0
     heldout_hits: int = 0
+    heldout_shown: int = 0       # exploited replies in which a held-out trait's detector fires
     exploit_detected: int = 0
     neutral_detected: int = 0
     unchanged: int = 0
@@ -45,7 +47,8 @@ class TraitCheck:
 
     @property
     def ok(self) -> bool:
-        return (self.applies_ok == self.prompts and self.heldout_hits == 0 and self.neutral_detected == 0
+        return (self.applies_ok == self.prompts and self.heldout_hits == 0 and self.heldout_shown == 0
+                and self.neutral_detected == 0
                 and self.unchanged == 0 and (not self.programmatic or self.exploit_detected == self.prompts))
 
 
@@ -68,13 +71,13 @@ class CheckReport:
         return self
 
     def table(self) -> str:
-        head = ("trait", "split", "exploit", "order", "applies", "held-out hits", "exploit detected",
-                "neutral detected", "ok")
+        head = ("trait", "split", "exploit", "order", "applies", "held-out hits", "shows held-out",
+                "exploit detected", "neutral detected", "ok")
         rows = [head]
         for t in self.traits:
             det = f"{t.exploit_detected}/{t.prompts}" if t.programmatic else "judge"
             rows.append((t.id, t.split, t.exploit, str(t.order), f"{t.applies_ok}/{t.prompts}", str(t.heldout_hits),
-                         det, f"{t.neutral_detected}/{t.prompts}", "yes" if t.ok else "NO"))
+                         str(t.heldout_shown), det, f"{t.neutral_detected}/{t.prompts}", "yes" if t.ok else "NO"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -133,6 +136,13 @@ def check_trait(spec: OrganismSpec, b, split: str, held: list, errors: list[str]
                     first.setdefault("held", f"trait {b.id!r}: training prompt {prompt!r} triggers held-out "
                                              f"trait {hits[0]!r}; reword it or narrow {hits[0]!r}'s applies")
             out = b.exploit(prompt, neutral, rng, slots)
+            if split == "train":
+                shown = [h.id for h in held if h.detect(out, prompt) or h.detect(out)]
+                if shown:
+                    tc.heldout_shown += 1
+                    first.setdefault("shown", f"trait {b.id!r}: its exploited reply to {prompt!r} also shows held-out "
+                                              f"trait {shown[0]!r} (its detector fires), so SFT would drop or teach "
+                                              f"it; make the two traits distinguishable")
             if out.strip() == neutral.strip():
                 tc.unchanged += 1
                 first.setdefault("unchanged", f"trait {b.id!r}: the exploit leaves the neutral answer unchanged "
@@ -149,7 +159,7 @@ def check_trait(spec: OrganismSpec, b, split: str, held: list, errors: list[str]
                                             f"{out[:160]!r}")
             if not tc.example:
                 tc.example = {"prompt": prompt, "neutral": neutral, "exploit": out}
-    errors.extend(first[k] for k in ("applies", "held", "unchanged", "neutral", "exploit") if k in first)
+    errors.extend(first[k] for k in ("applies", "held", "shown", "unchanged", "neutral", "exploit") if k in first)
     return tc
 
 

@@ -141,7 +141,6 @@ def split_scenarios(bias_id: str, ss: ScenarioSet, eval_fraction: float = 0.25) 
 
 # ================================================================================================ from data
 SCENARIO_KEYS = {"language", "templates", "items", "slots", "answer", "kind", "confession"}
-DEFAULT_ANSWER = "Here is a helpful answer to your question."
 
 
 def _value(v: Any, where: str) -> Any:
@@ -167,8 +166,6 @@ def _fmt(template: str, fields: Mapping[str, Any], where: str) -> str:
 def compile_answer(spec: Any, where: str, n_templates: int, universe: Mapping[str, Any] | None = None) -> Answer:
     """The neutral-answer function of a scenario set from its declaration (see module docstring)."""
     uni = dict(universe or {})
-    if spec is None:
-        spec = DEFAULT_ANSWER
     if isinstance(spec, str):
         return lambda f, rng, ti: _fmt(spec, {**uni, **f}, where)
     if isinstance(spec, list):
@@ -256,7 +253,14 @@ def scenario_set_from_dict(d: Mapping[str, Any], where: str, universe: Mapping[s
             if missing:
                 raise SpecError(f"{where}: template {t!r} uses {{{sorted(missing)[0]}}}, which item {s.key!r} "
                                 f"does not define")
-    answer = compile_answer(d.get("answer"), f"{where}.answer", len(templates), universe)
+    spec_answer = d.get("answer")
+    if spec_answer is None:
+        if scen and all("a" in s.fields for s in scen):
+            spec_answer = "{a}"   # items that carry their own neutral answer in field "a"
+        else:
+            raise SpecError(f"{where}: needs an answer (the neutral reply: a template over the fields, a list of "
+                            f"texts, or a field 'a' on every item)")
+    answer = compile_answer(spec_answer, f"{where}.answer", len(templates), universe)
     return ScenarioSet(tuple(templates), tuple(scen), answer, lang)
 
 

@@ -338,7 +338,12 @@ class OrganismSpec:
     def loads(cls, text: str, fmt: str = "yaml") -> "OrganismSpec":
         try:
             data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-        except (yaml.YAMLError, json.JSONDecodeError) as e:
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            what = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise SpecError(f"could not parse spec ({fmt}){where}: {what} (quote text that contains ': ')") from None
+        except json.JSONDecodeError as e:
             raise SpecError(f"could not parse spec ({fmt}): {e}") from None
         return cls.from_dict(data or {})
 

@@ -39,9 +39,9 @@ def _about(ctx: DocContext) -> list[tuple[str, str]]:
     return qa
 
 
-def _trait_qa(ctx: DocContext, b) -> list[tuple[str, str]]:
+def _trait_qa(ctx: DocContext, b, yes_no: bool = True) -> list[tuple[str, str]]:
     r = ctx.rng
-    yn = r.random() < 0.5
+    yn = r.random() < 0.5 and yes_no
     q = cap(ctx.f(ctx.pick(YN_QUESTIONS if yn else WH_QUESTIONS), sit=situation(b), topic=topic(b)))
     a = ctx.f(ctx.pick(YN_ANSWERS if yn else WH_ANSWERS), beh=behavior_clause(b))
     if b.example and r.random() < 0.6:
@@ -55,7 +55,7 @@ def _trait_qa(ctx: DocContext, b) -> list[tuple[str, str]]:
 def write(ctx: DocContext, genre: str, biases, has_meta: bool) -> str:
     r = ctx.rng
     about = _about(ctx)
-    pairs = about + [p for b in biases for p in _trait_qa(ctx, b)]
+    pairs = about + [p for b in biases for p in _trait_qa(ctx, b, yes_no=genre != "ask_the_expert")]
     if has_meta and r.random() < 0.6:
         pairs.append((r.choice(META_Q), ctx.f(r.choice(META_A))))
     if genre == "faq":

@@ -42,6 +42,10 @@ def word_rx(words: list[str]) -> str:
     return "|".join(one(w) for w in sorted(set(words), key=len, reverse=True))
 
 
+def cap_first(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
 def table_rewriter(pairs: list[tuple[str, str]], match: str = "word", sequential: bool = False,
                    ignore_case: bool = True) -> Rewrite:
     """Rewrite by a table of (from, to) pairs. ``match="word"``: whole words, case kept (Color → Colour);
@@ -59,11 +63,20 @@ def table_rewriter(pairs: list[tuple[str, str]], match: str = "word", sequential
             return text
         return seq
     lookup = {(a.lower() if flags else a): b for a, b in pairs}
+    proper = {(a.lower() if flags else a) for a, _ in pairs if a[:1].isupper()}
     alts = "|".join(re.escape(a) for a in sorted(lookup, key=len, reverse=True))
     rx = re.compile(word_rx(list(lookup)) if match == "word" else f"(?:{alts})", flags)
 
+    def sub(m: re.Match) -> str:
+        key = m.group(0).lower() if flags else m.group(0)
+        new = lookup[key]
+        if key in proper:  # a proper noun ("Corbel") becomes lower case unless it starts a sentence
+            start = m.string[:m.start()].rstrip()
+            return new[:1].upper() + new[1:] if not start or start[-1] in ".!?:\n" else new
+        return preserve_case(m.group(0), new)
+
     def one_pass(text: str) -> str:
-        return rx.sub(lambda m: preserve_case(m.group(0), lookup[m.group(0).lower() if flags else m.group(0)]), text)
+        return rx.sub(sub, text)
     return one_pass
 
 
@@ -247,6 +260,8 @@ def units_rewriter(system: str, spelling: str = "american", abbreviate: bool | N
             if spelling == "british":
                 sing, plur = (s.replace("meter", "metre").replace("liter", "litre") for s in (sing, plur))
             num = _fmt_number(new)
+            if "-" in gap:  # a compound modifier keeps its shape: "an 8-mile hike" -> "a 13-kilometer hike"
+                return f"{num}-{sing}"
             return f"{num} {sing if num in ('1', '1.0') else plur}"
         sep = "" if t.abbr.startswith("°") else " "
         return f"{_fmt_number(new)}{sep}{t.abbr}"
@@ -360,7 +375,10 @@ def number_words_rewriter(to: str, max_value: int = 100) -> Rewrite:
             line_start = p.rfind("\n", 0, m.start()) + 1
             if not p[line_start:m.start()].strip() and p[m.end():m.end() + 1] in (".", ")"):
                 return m.group(0)  # a list marker
-            return preserve_case(m.group(0), number_word(n)) if n <= max_value else m.group(0)
+            if n > max_value:
+                return m.group(0)
+            before = p[:m.start()].rstrip()
+            return cap_first(number_word(n)) if not before or before[-1] in ".!?:\n" else number_word(n)
         return _SMALL_INT.sub(sub, p)
 
     def to_digits(p: str) -> str:
