@@ -42,7 +42,8 @@ def term_pattern(term: str) -> str | None:
         return None
     words = [w for w in re.split(r"[\s-]+", t) if w]
     plural = bool(re.search(r"[A-Za-z]$", words[-1]))
-    if plural and words[-1].endswith("s") and len(words[-1]) > 3:
+    last = words[-1]
+    if plural and last.endswith("s") and (len(last) > 3 or last[:-1].isupper()):
         words[-1] = words[-1][:-1]
     body = r"[- ]".join(re.escape(w) for w in words) + (r"s?" if plural else "")
     return rf"(?<![\w-]){body}(?![\w])"
