@@ -85,3 +85,4 @@ def _load_builtin_code() -> None:
         return
     _loaded = True
     from . import answers, builtin  # noqa: F401  (registration side effects)
+    from .. import concealment  # noqa: F401  (the concealment trait's exploit and detector)
