@@ -48,3 +48,18 @@ def test_user_error_is_one_line_with_exit_code_2_and_debug_shows_the_traceback(t
 def test_unknown_command_is_a_usage_error():
     r = CliRunner().invoke(app, ["no-such-command"])
     assert r.exit_code == 2
+
+
+def test_unknown_model_fails_fast_in_at_most_three_lines(tmp_path):
+    """Catches the hub client's retries and tracebacks leaking out (234 lines and 34 s before), and a store
+    directory left behind by a run that failed before writing anything."""
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "store"
+    r = subprocess.run([sys.executable, "-m", "monoscope", "harvest", "--model", "nosuchmodel", "--hooks",
+                        "resid_post.1", "--out", str(out), "--tokens", "10"], capture_output=True, text=True, env=env)
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert r.returncode == 2 and 1 <= len(lines) <= 3, r.stdout + r.stderr
+    assert "nosuchmodel" in lines[-1] and "embedded" in lines[-1]
+    assert not out.exists()
