@@ -203,7 +203,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _require_hub(name: str, tried: list[str]) -> None:
     if not hub_reachable():
-        tried.append(f"Hugging Face hub id {name!r} (hub unreachable: offline or HF_HUB_OFFLINE set)")
+        tried.append(f"Hugging Face hub id {name!r} (hub unreachable: no network access, or HF_HUB_OFFLINE set)")
         raise ModelNotFoundError(f"unknown model {name!r}: tried {'; '.join(tried)}; use an embedded default "
                                  f"or a local save_pretrained directory, or connect to the hub")
 
