@@ -126,11 +126,12 @@ def register(app: typer.Typer) -> None:
 
                 ab = run_absorption(lm, model_sae)
                 out["absorption"] = ab.as_dict()
+                real = ab.absorption > ab.absorption_random_dir
                 console.print(_table(f"first-letter absorption ({ab.n_words:,} words, {ab.n_letters} letters)", {
                     "residual probe accuracy (ceiling)": ab.probe_accuracy,
                     "main latent F1 (mean over letters)": ab.main_latent_f1,
                     "main latent misses (probe right)": ab.false_negative_rate,
-                    "absorption rate": ab.absorption,
+                    "absorption rate": ab.absorption if real else "no score: not above its control",
                     "absorption, random probe directions (control)": ab.absorption_random_dir}))
         if json_out:
             json_out.write_text(json.dumps(out, indent=2, default=float))
