@@ -96,8 +96,8 @@ def register(app: typer.Typer) -> None:
                                "(or --suite probing,absorption, which need only the model)")
             res = evaluate_sae(model_sae, ActivationStore(store), hook=hook or None, n_tokens=tokens,
                                batch_size=batch_size, device=device)
-            out["metrics"] = res.as_dict()
-            console.print(_table(f"{sae} on {store} ({res.n_tokens:,} tokens)", out["metrics"]))
+            out.update(res.as_dict())        # the metrics stay top-level keys of --json, as before the suites
+            console.print(_table(f"{sae} on {store} ({res.n_tokens:,} tokens)", res.as_dict()))
         if "probing" in suites or "absorption" in suites:
             from ..models import load
             from .formats import check_model
