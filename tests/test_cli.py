@@ -63,3 +63,36 @@ def test_unknown_model_fails_fast_in_at_most_three_lines(tmp_path):
     assert r.returncode == 2 and 1 <= len(lines) <= 3, r.stdout + r.stderr
     assert "nosuchmodel" in lines[-1] and "embedded" in lines[-1]
     assert not out.exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_llm_prints_its_address_only_once_it_answers_and_a_taken_port_is_one_error_line():
+    """Catches the address printed before the bind (it used to be printed, then the bind failed), and a taken
+    port surfacing as a traceback after the model has loaded."""
+    import urllib.request
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monoscope", "serve-llm", "--model", "glassllm", "--port",
+                             str(port), "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if line.startswith("serving"):
+                break
+        assert f"127.0.0.1:{port}/v1" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10) as r:
+            assert r.status == 200 and b"glassllm" in r.read()
+        taken = subprocess.run([sys.executable, "-m", "monoscope", "serve-llm", "--model", "glassllm", "--port",
+                                str(port)], capture_output=True, text=True, timeout=60)
+        lines = [ln for ln in taken.stderr.splitlines() if ln.strip()]
+        assert taken.returncode == 2 and len(lines) == 1 and "cannot listen" in lines[0], taken.stderr
+        assert "loading" not in taken.stderr   # it failed before spending time on the model
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attribute": ("monoscope.steer.cli", "Attribute logit(good) − logit(bad) at the last token to SAE features; "
                                          "compare with true ablation."),
     "serve-llm": ("monoscope.llm.cli", "Serve a local model at /v1/models, /v1/chat/completions and /v1/completions "
-                                       "(OpenAI shape), e.g. for `--llm openai:http://127.0.0.1:8000/v1#smollm2-135m`."),
+                                       "(OpenAI shape), e.g. for `--llm openai:http://127.0.0.1:8001/v1#smollm2-135m`."),
     "demo": ("monoscope.demo", "Run the main job on the embedded default model and corpus."),
     "organism": ("monoscope.organism.cli", "Model organisms with a hidden objective (RM-sycophancy): build from a "
                                            "spec, evaluate."),

@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
              dashboard: str = typer.Option(None, help="dashboard URL to link features to"),
              auditor: str = typer.Option("playbook", help="'playbook' (scripted) or 'agent' (LLM investigator)"),
              investigator: str = typer.Option(None, help="LLM backend driving the agent, e.g. "
-                                              "'anthropic:claude-sonnet-4-5' or 'openai:http://host:8000/v1#model' "
+                                              "'anthropic:claude-sonnet-4-5' or 'openai:http://host:8001/v1#model' "
                                               "(default: $MONOSCOPE_LLM, else the local SmolLM2, which is too weak "
                                               "to investigate well)"),
              budget: int = typer.Option(30, help="agent: tool calls before it must submit its report")) -> None:

@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
         features: str = typer.Option("", help="comma-separated feature ids (default: --n random alive features)"),
         n: int = typer.Option(3, help="how many random alive features when --features is not given"),
         llm: str = typer.Option(None, help="LLM backend spec (default $MONOSCOPE_LLM or local:smollm2-135m), "
-                                           "e.g. openai:http://127.0.0.1:8000/v1#MODEL, anthropic:MODEL"),
+                                           "e.g. openai:http://127.0.0.1:8001/v1#MODEL, anthropic:MODEL"),
         n_specificity: int = typer.Option(8, help="activations judged per feature (0-3 rubric)"),
         n_detection: int = typer.Option(6, help="contexts judged per feature for detection"),
         score: bool = typer.Option(True, help="score explanations (specificity, detection)"),

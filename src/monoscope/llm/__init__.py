@@ -4,7 +4,7 @@ Pick one with a spec string (CLIs and configs take the same string)::
 
     get_backend("local:smollm2-135m")                        # offline default: a local HF model
     get_backend("local:/path/to/model?device=cuda&dtype=bfloat16")
-    get_backend("openai:http://127.0.0.1:8000/v1#smollm2-135m")  # any OpenAI-compatible server
+    get_backend("openai:http://127.0.0.1:8001/v1#smollm2-135m")  # any OpenAI-compatible server
     get_backend("openai:gpt-4o-mini")                          # base URL from OPENAI_BASE_URL or OpenAI's
     get_backend("anthropic:claude-sonnet-4-5")                 # key from ANTHROPIC_API_KEY
     get_backend(None)                                          # $MONOSCOPE_LLM, else local:smollm2-135m
@@ -118,11 +118,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if url and not _is_url(url):
             if model:
                 raise BackendSpecError(f"bad LLM backend spec {spec!r}: the part before '#' must be an "
-                                       f"http(s) URL, e.g. openai:http://127.0.0.1:8000/v1#MODEL")
+                                       f"http(s) URL, e.g. openai:http://127.0.0.1:8001/v1#MODEL")
             url, model = "", url  # 'openai:gpt-4o-mini'
         if not url and not model and not os.environ.get("OPENAI_BASE_URL"):
             raise BackendSpecError(f"bad LLM backend spec {spec!r}: give a base URL and/or a model, e.g. "
-                                   f"openai:http://127.0.0.1:8000/v1#MODEL or openai:MODEL with OPENAI_BASE_URL set")
+                                   f"openai:http://127.0.0.1:8001/v1#MODEL or openai:MODEL with OPENAI_BASE_URL set")
         kw["base_url"] = url or None
         kw["model"] = model or None
         num("timeout", float)

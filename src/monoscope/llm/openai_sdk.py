@@ -2,7 +2,7 @@
 (``pip install 'monoscope[openai]'``).
 
 Works with ``monoscope serve-llm``, vLLM, llama.cpp's server, and hosted OpenAI-compatible APIs.
-``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``; a bare ``http://host:port`` gets
+``base_url`` includes the API prefix (``http://127.0.0.1:8001/v1``; a bare ``http://host:port`` gets
 ``/v1`` appended). It comes from the argument or ``OPENAI_BASE_URL`` (default
 ``https://api.openai.com/v1``); the key from the argument or ``OPENAI_API_KEY`` (needed only by servers
 that check it). Without a model name the server's first listed model is used. Timeouts and retries are the
