@@ -13,19 +13,17 @@ from itertools import product
 from pathlib import Path
 from typing import Sequence
 
-from .config import SAEConfig, SAEError
+from .config import TOPK_FAMILY, SAEConfig, SAEError
 from .trainer import SAESpec, TrainConfig, TrainResult, Trainer, spec_name
-
-TOPK_FAMILY_K = ("topk", "batchtopk")
 
 
 def grid_specs(hooks: Sequence[str], d_in: int, archs: Sequence[str] = ("topk",), latents: Sequence[int] = (),
-               ks: Sequence[int] = (32,), lrs: Sequence[float] = (), l1: float = 5.0,
+               ks: Sequence[int] = (32,), lrs: Sequence[float] = (), l1: float | None = None,
                model: str | None = None) -> list[SAESpec]:
     """Every combination of hook × architecture × width × k (architectures that take one) × lr."""
     specs = []
     for h, a, n, lr in product(hooks, archs or ("topk",), latents or (16 * d_in,), lrs or (None,)):
-        for k in (ks or (32,)) if a in TOPK_FAMILY_K else (None,):
+        for k in (ks or (32,)) if a in TOPK_FAMILY else (None,):
             cfg = SAEConfig(a, d_in=d_in, n_latents=int(n), k=k, l1_coeff=l1, hook=h, model=model)
             specs.append(SAESpec(cfg, lr=lr))
     if len(specs) > 1:

@@ -64,7 +64,7 @@ class TrainConfig:
     lr_decay_frac: float = 0.2               # linear decay over the last 20% …
     lr_decay_to: float = 0.0                 # … to 0
     l1_warmup_frac: float = 0.05             # λ ramp (relu, jumprelu)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] | None = None  # None: the architecture's (SAE.adam_betas; jumprelu β1 = 0)
     eps: float = 1e-8
     grad_clip: float = 1.0
     aux_coeff: float = 1 / 32                # AuxK weight (top-k family; 0 disables)
@@ -96,7 +96,9 @@ def default_lr(cfg: SAEConfig) -> float:
     if cfg.architecture == "relu":
         return 5e-5                                     # the paper's reasonable default
     if cfg.architecture == "jumprelu":
-        return 7e-5
+        return 7e-5                                     # Gemma Scope
+    if cfg.architecture == "gated":
+        return 5e-5                                     # as relu: the same L1 recipe on the gate
     return 2e-4 / math.sqrt(cfg.n_latents / 2 ** 14)    # Gao et al. scaling for top-k
 
 
@@ -154,8 +156,11 @@ class _Member:
         self.module = tr.strategy.build(self.cfg, tr.tcfg.seed if init else None)
         self.fwd = self.module
         t = tr.tcfg
-        self.opt = torch.optim.Adam(self.module.parameters(), lr=self.lr, betas=tuple(t.betas), eps=t.eps,
-                                    weight_decay=0.0)
+        from . import ARCHITECTURE_CLASSES
+
+        arch = ARCHITECTURE_CLASSES[self.cfg.architecture]        # what the architecture asks of the trainer
+        betas = tuple(t.betas) if t.betas is not None else arch.adam_betas
+        self.opt = torch.optim.Adam(self.module.parameters(), lr=self.lr, betas=betas, eps=t.eps, weight_decay=0.0)
         self.since_fired = torch.zeros(self.hi - self.lo, dtype=torch.long, device=tr.device)
         self.step = self.tokens = self.skipped = self.nonfinite = 0
         self.bad_run = 0
@@ -163,9 +168,7 @@ class _Member:
         self.window: torch.Tensor | None = None
         self.n_window = 0
         self.last: dict = {}
-        from . import ARCHITECTURE_CLASSES
-
-        self.uses_lambda = bool(getattr(ARCHITECTURE_CLASSES[self.cfg.architecture], "uses_sparsity_coeff", False))
+        self.uses_lambda, self.uses_auxk = arch.uses_sparsity_coeff, arch.uses_auxk
         self.metrics_f = None
         self.loggers: Loggers | None = None
 
@@ -577,9 +580,11 @@ class Trainer:
         lr = m.lr * lr_factor(m.step, self.total, t.lr_warmup_steps, t.lr_decay_frac, t.lr_decay_to)
         for g in m.opt.param_groups:
             g["lr"] = lr
-        lam = sparsity_coeff(m.step, self.total, cfg.l1_coeff, t.l1_warmup_frac)
-        kw: dict[str, Any] = {"l1_coeff": lam}
-        if t.aux_coeff > 0:
+        kw: dict[str, Any] = {}
+        lam = None
+        if m.uses_lambda:
+            lam = kw["l1_coeff"] = sparsity_coeff(m.step, self.total, cfg.l1_coeff, t.l1_warmup_frac)
+        if m.uses_auxk and t.aux_coeff > 0:
             kw.update(dead_mask=dead, aux_k=t.aux_k, aux_coeff=t.aux_coeff, n_dead=n_dead)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = m.fwd(x, normalized=True, **kw)
@@ -611,7 +616,7 @@ class Trainer:
         if m.step % t.log_every == 0 or m.step == self.total:
             self._log(m, lr, lam, dead)
 
-    def _log(self, m: _Member, lr: float, lam: float, dead: torch.Tensor) -> None:
+    def _log(self, m: _Member, lr: float, lam: float | None, dead: torch.Tensor) -> None:
         n_dead = self.strategy.count_dead(int(dead.sum()))
         rec = {"step": m.step, "tokens": m.tokens, "lr": lr,
                **{k: v / m.n_window for k, v in zip(_STATS, m.window.tolist())},
