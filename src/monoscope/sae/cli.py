@@ -73,9 +73,11 @@ def register(app: typer.Typer) -> None:
         loggers: str = typer.Option("", help="comma-separated: wandb, tensorboard"),
         progress: bool = typer.Option(True),
     ) -> None:
-        """Train SAEs on an activation store, or straight from a model (several hooks × widths ×
-        architectures × learning rates from one forward pass); the same command runs under
-        `torchrun -m monoscope train …` (exact resume with --resume)."""
+        """Train SAEs on an activation store or straight from a model (several hooks ×
+        widths per forward pass; also under torchrun; exact resume with --resume).
+
+        Several hooks × widths × architectures × learning rates train from one forward pass; the
+        same command runs under `torchrun -m monoscope train …`."""
         import os
 
         from .. import comm
