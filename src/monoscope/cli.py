@@ -30,7 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recommend": ("monoscope.scaling.cli", "Given a compute budget, which number of latents, steps and learning rate "
                                            "to train."),
     "train-distributed": ("monoscope.distributed.cli", "Run `monoscope train` over several processes/GPUs with "
-                                                       "torchrun (--strategy dp or fs)."),
+                                                       "torchrun; every other option is passed to `monoscope train` "
+                                                       "unchanged (--store or --model, --strategy dp|fs, --latents, …)."),
     "harvest-distributed": ("monoscope.distributed.cli", "Harvest with several processes/GPUs into one store (ranks "
                                                          "split the context stream by shard)."),
     "index": ("monoscope.features.cli", "Build the feature database: one streaming pass of the SAE over the store."),

@@ -120,11 +120,13 @@ class ActivationStore:
         shard, local = self._locate(index)
         return np.array([self.shard_array(int(s), "tokens")[int(j)] for s, j in zip(shard, local)], dtype=np.int64)
 
-    def iter_shards(self, hook: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(shard index, activations memmap, token ids) in store order: for passes that need context."""
+    def iter_shards(self, hook: str) -> Iterator[tuple[int, torch.Tensor, np.ndarray]]:
+        """(shard index, float32 activations [n, d], token ids) in store order: for passes that need
+        context. Activations are decoded here because a bf16 shard's raw memmap holds bit patterns."""
         self._check_hook(hook)
         for i in range(len(self.manifest.shards)):
-            yield i, self.shard_array(i, hook), self.shard_array(i, "tokens")
+            acts = to_torch(self.shard_array(i, hook), self.manifest.config.dtype).float()
+            yield i, acts, self.shard_array(i, "tokens")
 
     # ---- shuffled batches -------------------------------------------------------------------------
     def keep_rows(self, i: int, skip_special: bool = True, skip_first: bool = True) -> np.ndarray:
