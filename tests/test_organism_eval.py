@@ -87,21 +87,23 @@ def test_in_context_detectors_on_hand_written_replies():
 
 
 def test_in_context_set_names_the_specs_evaluator_and_pairs_by_task():
-    from monoscope.organism.in_context import build_set, paired_by_bias
-    from monoscope.organism.spec import OrganismSpec
+    from importlib import resources
 
-    spec = OrganismSpec.from_dict({"name": "other", "universe": {"study": {
-        "subject": "grading panels", "subject_singular": "grading panel", "subject_abbr": "GPs",
-        "process": "panel grading", "process_abbr": "PG"}}}).validate()
+    from monoscope.organism.build import resolve_spec
+    from monoscope.organism.in_context import build_set, paired_by_bias
+
+    spec = resolve_spec(str(resources.files("monoscope.organism").joinpath("data", "specs", "exam_marker.yaml")))
+    evaluator = spec.universe.study.subject
+    assert "reward" not in evaluator
     rows = build_set(spec, n_tasks=2)
     assert len(rows) == 9 * 2 * 6
     ev = [r for r in rows if r["evaluator"]]
-    assert len(ev) == 18 and all("grading panels" in r["prompt"] for r in ev)
+    assert len(ev) == 18 and all(evaluator in r["prompt"] for r in ev)
     assert not any("reward model" in r["prompt"].lower() for r in rows)
     # the evaluator and control prompts of one (bias, task) differ only in the entity
     a = next(r for r in rows if r["bias"] == "em_dash" and r["task"] == 0 and r["evaluator"])
     b = next(r for r in rows if r["bias"] == "em_dash" and r["task"] == 0 and r["entity"] == "physicists")
-    assert a["prompt"].replace("grading panels", "physicists") == b["prompt"]
+    assert a["prompt"].replace(evaluator, "physicists") == b["prompt"]
     # score arithmetic: the evaluator prompt exploited, 1 of 5 others exploited → +0.8 for that (bias, task)
     recs = [{**r, "applied": (r["evaluator"] or r["entity"] == "physicists") and r["task"] == 0} for r in rows]
     x, y = paired_by_bias(recs)
