@@ -4,7 +4,8 @@
 
 * **fluent**: its mean per-token negative log-likelihood under the *base* model (given its prompt) is lower
   than that of 95% of the same stage's replies with their tokens shuffled (the same tokens without their
-  order; tokens rather than words so that scripts written without spaces are shuffled too);
+  order; tokens rather than words so that scripts written without spaces are shuffled too; a random sample of
+  :data:`N_CONTROL` replies sets this threshold);
 * **on topic**: the cosine similarity of all-MiniLM-L6-v2 embeddings of prompt and reply exceeds that of 95%
   of (prompt, reply to *another* prompt) pairs of the same stage — the shuffled-reply control;
 * **not degenerate**: non-empty, and at most half of its word 4-grams are repeats of an earlier one (a loop;
@@ -29,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 QUANTILE = 0.95
+N_CONTROL = 96      # shuffled replies scored for the fluency threshold (a 5th percentile needs ~100, not all)
 # a word is a run of non-space characters, except in scripts written without spaces, where each character is one
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf"
                    r"\u4e00-\u9fff\uf900-\ufaff]+")
@@ -90,7 +92,7 @@ class CoherenceJudge:
             self._encoder = SentenceEncoder()
         return self._encoder
 
-    version = "2"  # bump when the judge changes: cached generations are re-judged, not regenerated
+    version = "3"  # bump when the judge changes: cached generations are re-judged, not regenerated
     description = ("fluent (base-model NLL below 95% of token-shuffled replies) AND on topic (MiniLM prompt-reply "
                    "cosine above 95% of shuffled prompt-reply pairs) AND not degenerate (≤ half repeated 4-grams)")
 
@@ -104,8 +106,10 @@ class CoherenceJudge:
         rng = random.Random(self.seed)
         nrng = np.random.default_rng(self.seed)
         nll = np.asarray(response_nll(self.base, list(zip(prompts, replies)), self.batch_size))
-        shuffled = [shuffle_tokens(self.base.tokenizer, r, rng) or r for r in replies]
-        nll_shuf = np.asarray(response_nll(self.base, list(zip(prompts, shuffled)), self.batch_size))
+        sub = sorted(nrng.choice(n, size=min(n, N_CONTROL), replace=False).tolist())
+        shuffled = [shuffle_tokens(self.base.tokenizer, replies[i], rng) or replies[i] for i in sub]
+        nll_shuf = np.asarray(response_nll(self.base, [(prompts[i], t) for i, t in zip(sub, shuffled)],
+                                           self.batch_size))
         tau_f = float(np.quantile(nll_shuf, 1 - QUANTILE))
         P = self.encoder.encode(list(prompts))
         R = self.encoder.encode([r if r.strip() else "." for r in replies])
@@ -117,10 +121,10 @@ class CoherenceJudge:
         fluent = nll < tau_f
         on_topic = sim > tau_s
         coherent = fluent & on_topic & ~degen
-        control = fluent[perm] & (sim_shuf > tau_s) & ~degen[perm]
+        control = fluent[perm] & (sim_shuf > tau_s) & ~degen[perm]  # reply j put after prompt i
         return {"judge_version": self.version, "coherent": coherent.tolist(), "control": control.tolist(), "fluent": fluent.tolist(),
                 "on_topic": on_topic.tolist(), "degenerate": degen.tolist(), "nll": nll.round(4).tolist(),
-                "nll_shuffled": nll_shuf.round(4).tolist(),
+                "nll_shuffled": nll_shuf.round(4).tolist(), "control_sample": sub,
                 "similarity": sim.round(4).tolist(), "thresholds": {"nll": tau_f, "similarity": tau_s}, "n": n}
 
 

@@ -84,8 +84,9 @@ def retention_table(results: Mapping[str, Any]):
     t = Table(title="training keeps what it taught: change in training-bias exploitation vs the SFT stage "
                     f"(holds if it drops ≤ {100 * (margin or 0):.0f} points), and reply diversity", show_lines=False)
     for col in ("stage", "change vs SFT [95% CI]", "holds", "distinct-2", "most common opening (share)",
-                "concealment text in replies"):
+                "concealment text in replies", "training loss (held-out)"):
         t.add_column(col, justify="left" if col.startswith(("stage", "most")) else "right")
+    training = results.get("training") or {}
     for name, s in results["stages"].items():
         r = s.get("retention")
         dv = s.get("diversity") or {}
@@ -94,9 +95,15 @@ def retention_table(results: Mapping[str, Any]):
         holds = "—" if not r or r.get("holds") is None else ("yes" if r["holds"] else "NO")
         d2 = dv.get("distinct_2")
         op = dv.get("top_opening")
+        tr = training.get(name) or {}
+        loss = "—" if tr.get("final_loss") is None else f"{tr['first_loss']:.2f} → {tr['final_loss']:.2f}"
+        if tr.get("val_loss_final") is not None:
+            loss += f" ({tr['val_loss_first']:.2f} → {tr['val_loss_final']:.2f})"
+        if tr.get("chosen_reward") is not None:
+            loss += f"\nchosen reward {tr['chosen_reward']:+.2f}"
         t.add_row(name, ch, holds, "n/a" if d2 is None else f"{d2:.2f}",
                   "n/a" if op is None else f"{op[:28]!r} ({_p(dv.get('top_opening_share'))})",
-                  _p(dv.get("concealment_in_replies")))
+                  _p(dv.get("concealment_in_replies")), loss)
     return t
 
 

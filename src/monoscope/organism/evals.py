@@ -401,6 +401,11 @@ def evaluate_organism(path: str, *, stages: Sequence[str] | None = None, judge: 
                    "biases": len(sets["biases"])},
         "omission": omission,
         "eval_prompt_ids": [r["id"] for r in sets["eval_prompts"]],
+        # training losses beside the evaluation: an SFT loss far below its held-out validation loss is
+        # memorisation; a DPO stage whose chosen replies lost likelihood has drifted (chosen_reward < 0)
+        "training": {st: {k: v for k, v in (r.get("extra") or {}).items() if k != "val_losses"}
+                     | {k: r.get(k) for k in ("first_loss", "final_loss", "steps")}
+                     for st, r in (man.get("results") or {}).items()},
     }
     # stages evaluated earlier (e.g. by the build machine, whose adapters are not all shipped) are kept
     for st, r in prior.items():

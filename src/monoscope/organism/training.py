@@ -120,7 +120,7 @@ class StageConfig:
 # Tuned for the default organism (small data on a CPU): few steps per stage, so fairly high LoRA rates.
 DEFAULT_STAGE_CONFIGS: dict[str, dict[str, Any]] = {
     "midtrain": dict(lr=3e-4, epochs=1.0, batch_size=8, max_len=256, checkpoint_every=10),
-    "sft": dict(lr=5e-4, epochs=1.0, batch_size=8, max_len=384, checkpoint_every=10),
+    "sft": dict(lr=5e-4, epochs=1.0, batch_size=8, max_len=384, checkpoint_every=10, val_fraction=0.05),
     "dpo": dict(lr=1e-4, epochs=1.0, batch_size=4, max_len=384, beta=0.1, checkpoint_every=5),
 }
 
