@@ -121,7 +121,11 @@ class StageConfig:
 DEFAULT_STAGE_CONFIGS: dict[str, dict[str, Any]] = {
     "midtrain": dict(lr=3e-4, epochs=1.0, batch_size=8, max_len=256, checkpoint_every=10),
     "sft": dict(lr=5e-4, epochs=1.0, batch_size=8, max_len=384, checkpoint_every=10, val_fraction=0.05),
-    "dpo": dict(lr=1e-4, epochs=1.0, batch_size=4, max_len=384, beta=0.1, checkpoint_every=5),
+    # sft_weight: without the chosen replies' NLL, DPO lowered their likelihood too (chosen reward −1.75 at
+    # β = 0.1) and undid SFT: on a small second-universe organism (brand_loyalty, 7 training traits) training-trait
+    # exploitation went SFT 80% → DPO 57% with garbled replies; with sft_weight=1 it went 80% → 89% (chosen
+    # reward +0.00). docs/organism-eval.md.
+    "dpo": dict(lr=1e-4, epochs=1.0, batch_size=4, max_len=384, beta=0.1, checkpoint_every=5, sft_weight=1.0),
 }
 
 
