@@ -71,7 +71,7 @@ def test_index_export_explain_commands(artifacts, tmp_path):
 
 def test_serve_refuses_other_sae_and_bad_db(artifacts, tmp_path):
     from monoscope.features import FeatureDB, build_feature_db
-    from monoscope.features.index import load_sae
+    from monoscope.sae import load_sae
     from monoscope.ui import create_app
 
     db = build_feature_db(artifacts / "sae", artifacts / "store", tmp_path / "db", progress=False, top_k=3,

@@ -21,7 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "harvest": ("monoscope.store.cli", "Record activations at hook points over a corpus into an activation store."),
     "store-info": ("monoscope.store.cli", "Describe an activation store (and optionally verify its checksums)."),
     "train": ("monoscope.sae.cli", "Train an SAE on an activation store (exact resume with --resume)."),
-    "eval": ("monoscope.sae.cli", "SAE-only metrics: MSE, FVU, L0, dead and dense fractions over a stated token count."),
+    "eval": ("monoscope.sae.cli", "SAE metrics on a store, and SAEBench-style evaluations on the embedded data "
+                                  "(--suite probing,absorption)."),
     "sweep": ("monoscope.scaling.cli", "Scaling-law sweep: an n_latents × steps grid at fixed lr and batch, an lr "
                                        "sweep at frontier points, power-law fits (frontier, isoFLOP, parametric, lr), "
                                        "plots and sweep.json."),

@@ -131,7 +131,8 @@ class DistributedTrainer:
             else:
                 self.sae.init_weights(torch.Generator().manual_seed(tcfg.seed))
         self.sae.to(self.device)
-        self.opt = torch.optim.Adam(self.sae.parameters(), lr=self.lr, betas=tuple(tcfg.betas), eps=tcfg.eps,
+        betas = tuple(tcfg.betas or getattr(type(self.sae), "adam_betas", (0.9, 0.999)))
+        self.opt = torch.optim.Adam(self.sae.parameters(), lr=self.lr, betas=betas, eps=tcfg.eps,
                                     weight_decay=0.0)
         self.since_fired = torch.zeros(self.hi - self.lo, dtype=torch.long, device=self.device)
         if ckpt is not None:

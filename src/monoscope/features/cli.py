@@ -53,10 +53,10 @@ def _db_arg(pos: Path | None, opt: Path | None) -> Path:
 def register(app: typer.Typer) -> None:
     @app.command()
     def index(
-        sae: Path = typer.Option(..., help="SAE directory (sae.safetensors + cfg.json, or anything monoscope.sae loads)"),
+        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
         store: Path = typer.Option(..., help="activation store holding the SAE's hook point"),
         out: Path = typer.Option(..., help="feature database directory (resumes a killed run)"),
-        other_sae: Path = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),
+        other_sae: str = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),
         model: str = typer.Option("", help="model for logit effects and token text (default: the store's)"),
         top_k: int = typer.Option(20, help="top contexts per feature"),
         n_buckets: int = typer.Option(10, help="activation buckets for samples"),
@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
     def serve(
         db: Path = typer.Argument(None, help="feature database directory (or --db)"),
         db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
-        sae: Path = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
+        sae: str = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
                                            "SAE the database was built from, if its path is known"),
         no_model: bool = typer.Option(False, help="serve the database only (no model, no SAE)"),
         model: str = typer.Option("", help="model name/dir (default: the database's)"),
@@ -146,7 +146,8 @@ def register(app: typer.Typer) -> None:
         """Start the feature dashboard."""
         from ..ui import serve as run
         from . import FeatureDB
-        from .index import FeatureDBError, load_sae
+        from ..sae import load_sae
+        from .index import FeatureDBError
 
         db = _db_arg(db, db_opt)
         try:
@@ -154,7 +155,7 @@ def register(app: typer.Typer) -> None:
             lm = sae_obj = None
             sae_path = sae or fdb.manifest.get("sae_path")
             if not no_model and sae_path:
-                if not Path(sae_path).exists():
+                if not str(sae_path).startswith(("saelens:", "hf:")) and not Path(sae_path).exists():
                     console.print(f"[yellow]the SAE {sae_path} is not there; serving the database only[/yellow]")
                 else:
                     from ..models import load

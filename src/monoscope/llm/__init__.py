@@ -16,6 +16,9 @@ Options go after ``?`` as ``key=value`` pairs joined by ``&``:
 ``anthropic``: ``timeout``, ``max_retries``, ``api_key_env``, ``base_url``.
 For ``anthropic:http://host:port#MODEL`` the base URL may also be given before ``#``.
 
+``openai:`` and ``anthropic:`` use the official SDKs (``pip install 'monoscope[openai]'`` /
+``'monoscope[anthropic]'``); without them those backends raise :class:`BackendUnavailable` saying so.
+
 The interface is :class:`ChatBackend` (``chat``, ``chat_batch``, ``complete``, ``chat_with_tools``,
 ``score_logprobs``, ``score_chat``); see :mod:`monoscope.llm.base`.
 """
@@ -33,9 +36,9 @@ DEFAULT_SPEC = "local:smollm2-135m"
 SPEC_FORMS = ("local:MODEL (embedded name, directory or hub id), "
               "openai:[BASE_URL][#MODEL] or openai:MODEL, anthropic:MODEL or anthropic:BASE_URL#MODEL")
 
-__all__ = ["AnthropicHTTPBackend", "BackendHTTPError", "BackendSpecError", "BackendUnavailable", "ChatBackend",
+__all__ = ["AnthropicBackend", "BackendHTTPError", "BackendSpecError", "BackendUnavailable", "ChatBackend",
            "ChatResponse", "Completion", "DEFAULT_SPEC", "LLMError", "LocalHFBackend", "Message",
-           "OpenAIHTTPBackend", "Tool", "ToolCall", "UnsupportedFeature", "get_backend", "parse_spec"]
+           "OpenAIBackend", "Tool", "ToolCall", "UnsupportedFeature", "get_backend", "parse_spec"]
 
 _OPTIONS = {
     "local": {"device", "dtype", "batch_size"},
@@ -46,16 +49,16 @@ _cache: dict[str, ChatBackend] = {}
 _cache_lock = threading.Lock()
 
 
-def __getattr__(name: str) -> Any:  # heavy modules (torch, httpx) load on first use
+def __getattr__(name: str) -> Any:  # heavy modules (torch, the SDKs) load on first use
     if name == "LocalHFBackend":
         from .local import LocalHFBackend
         return LocalHFBackend
-    if name == "OpenAIHTTPBackend":
-        from .openai_http import OpenAIHTTPBackend
-        return OpenAIHTTPBackend
-    if name == "AnthropicHTTPBackend":
-        from .anthropic_http import AnthropicHTTPBackend
-        return AnthropicHTTPBackend
+    if name == "OpenAIBackend":
+        from .openai_sdk import OpenAIBackend
+        return OpenAIBackend
+    if name == "AnthropicBackend":
+        from .anthropic_sdk import AnthropicBackend
+        return AnthropicBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -167,7 +170,7 @@ def get_backend(spec: "str | ChatBackend | None" = None, *, cache: bool = True) 
                 _cache[key] = backend
             return backend
     if kind == "openai":
-        from .openai_http import OpenAIHTTPBackend
-        return OpenAIHTTPBackend(**kw)
-    from .anthropic_http import AnthropicHTTPBackend
-    return AnthropicHTTPBackend(**kw)
+        from .openai_sdk import OpenAIBackend
+        return OpenAIBackend(**kw)
+    from .anthropic_sdk import AnthropicBackend
+    return AnthropicBackend(**kw)

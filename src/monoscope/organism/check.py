@@ -102,7 +102,9 @@ class CheckReport:
 
 
 def _dur(s: float) -> str:
-    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min"
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 60:.0f} min" if s >= 60 else f"{s:.0f} s"
 
 
 def _kinds(b) -> str:

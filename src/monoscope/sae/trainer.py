@@ -51,7 +51,7 @@ class TrainConfig:
     lr_decay_frac: float = 0.2               # linear decay over the last 20% …
     lr_decay_to: float = 0.0                 # … to 0
     l1_warmup_frac: float = 0.05             # λ ramp (relu, jumprelu)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] | None = None  # None: the architecture's (SAE.adam_betas; jumprelu β1 = 0)
     eps: float = 1e-8
     grad_clip: float = 1.0
     aux_coeff: float = 1 / 32                # AuxK weight (top-k family; 0 disables)
@@ -81,7 +81,9 @@ def default_lr(cfg: SAEConfig) -> float:
     if cfg.architecture == "relu":
         return 5e-5                                     # the paper's reasonable default
     if cfg.architecture == "jumprelu":
-        return 7e-5
+        return 7e-5                                     # Gemma Scope
+    if cfg.architecture == "gated":
+        return 5e-5                                     # as relu: the same L1 recipe on the gate
     return 2e-4 / math.sqrt(cfg.n_latents / 2 ** 14)    # Gao et al. scaling for top-k
 
 
@@ -196,7 +198,8 @@ class Trainer:
             g = torch.Generator().manual_seed(tcfg.seed)
             self.sae.init_weights(g)
         self.sae.to(self.device)
-        self.opt = torch.optim.Adam(self.sae.parameters(), lr=self.lr, betas=tuple(tcfg.betas), eps=tcfg.eps,
+        betas = tuple(tcfg.betas) if tcfg.betas is not None else type(self.sae).adam_betas
+        self.opt = torch.optim.Adam(self.sae.parameters(), lr=self.lr, betas=betas, eps=tcfg.eps,
                                     weight_decay=0.0)
         self.since_fired = torch.zeros(cfg.n_latents, dtype=torch.long, device=self.device)
         if ckpt is not None:
@@ -317,7 +320,6 @@ class Trainer:
         sae, opt = self.sae, self.opt
         sae.train(True)
         arch = cfg.architecture
-        topk_family = arch in ("topk", "batchtopk")
         loggers = _Loggers(t.loggers, self.out, {**asdict(cfg), **asdict(t)})
         metrics_f = None
         if self.out is not None:
@@ -364,9 +366,9 @@ class Trainer:
                 for g in opt.param_groups:
                     g["lr"] = lr
                 kw: dict[str, Any] = {}
-                if arch in ("relu", "jumprelu"):
+                if sae.uses_sparsity_coeff:
                     kw["l1_coeff"] = sparsity_coeff(self.step, self.total, cfg.l1_coeff, t.l1_warmup_frac)
-                if topk_family and t.aux_coeff > 0:
+                if sae.uses_auxk and t.aux_coeff > 0:
                     kw.update(dead_mask=dead, aux_k=t.aux_k, aux_coeff=t.aux_coeff, n_dead=n_dead)
                 with ac:
                     out = sae(x, normalized=True, **kw)

@@ -1,8 +1,8 @@
-"""Anthropic Messages API backend over httpx (no SDK needed).
+"""Anthropic Messages API backend over the official ``anthropic`` SDK (``pip install 'monoscope[anthropic]'``).
 
 Key from the argument or ``ANTHROPIC_API_KEY``; base URL from the argument or ``ANTHROPIC_BASE_URL``
-(default ``https://api.anthropic.com``). Requests go to ``{base}/v1/messages`` with
-``anthropic-version: 2023-06-01``.
+(default ``https://api.anthropic.com``). Requests go to ``{base}/v1/messages``; timeouts and retries are the
+SDK's (``max_retries``: connection errors, timeouts, 408/409/429/5xx/529 with backoff and ``Retry-After``).
 
 * System messages are joined into the top-level ``system`` field; consecutive same-role turns are merged.
 * ``prefill`` is native: it is sent as the final assistant message. The API rejects a final assistant
@@ -19,11 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import httpx
-
-from ._http import JSONClient, check_base_url
 from .base import (BackendHTTPError, ChatBackend, ChatResponse, Completion, LLMError, Message, ToolCall,
                    _check_sampling, _stops, as_messages, as_tools, tool_choice_name)
+from .sdk_errors import check_base_url, import_sdk, sdk_errors, split_body
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -69,30 +67,34 @@ def tool_choice_to_anthropic(tool_choice: Any) -> dict[str, Any]:
     return {"type": mapping[tool_choice]}
 
 
-class AnthropicHTTPBackend(ChatBackend):
+class AnthropicBackend(ChatBackend):
     supports_prefill = True
     supports_complete = False
     supports_logprobs = False
     native_tools = True
 
     def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
-                 timeout: float = 120.0, max_retries: int = 3, backoff: float = 0.5,
-                 transport: httpx.BaseTransport | None = None, extra_body: dict[str, Any] | None = None):
+                 timeout: float = 120.0, max_retries: int = 3, http_client: Any = None,
+                 extra_body: dict[str, Any] | None = None):
         if not model:
-            raise ValueError("AnthropicHTTPBackend needs a model name, e.g. 'claude-sonnet-4-5'")
+            raise ValueError("AnthropicBackend needs a model name, e.g. 'claude-sonnet-4-5'")
         self.model = model
+        self.name = f"anthropic:{model}"
+        self.sdk = import_sdk("anthropic", "anthropic", f"the {self.name} backend")
         self.base_url = check_base_url(base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
                                        "Anthropic")
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY", "")
         if not key and self.base_url == DEFAULT_BASE_URL:
             raise LLMError("the Anthropic API needs a key: pass api_key= or set ANTHROPIC_API_KEY")
-        headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-        if key:
-            headers["x-api-key"] = key
-        self.http = JSONClient(self.base_url, headers, timeout=timeout, max_retries=max_retries, backoff=backoff,
-                               transport=transport, label="Anthropic endpoint")
+        self.max_retries = int(max_retries)
+        self.client = self.sdk.Anthropic(api_key=key or "unused", base_url=self.base_url, timeout=timeout,
+                                         max_retries=self.max_retries, http_client=http_client)
         self.extra_body = dict(extra_body or {})
-        self.name = f"anthropic:{model}"
+
+    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+        named, extra = split_body(self.client.messages.create, body)
+        with sdk_errors(self.sdk, "Anthropic endpoint", self.base_url, self.max_retries):
+            return self.client.messages.create(**named, extra_body=extra or None).model_dump()
 
     def _body(self, messages: list[Message], *, max_tokens: int, temperature: float, stop: list[str],
               prefill: str | None, top_p: float = 1.0) -> dict[str, Any]:
@@ -133,7 +135,7 @@ class AnthropicHTTPBackend(ChatBackend):
         out = []
         sent = (prefill or "").rstrip()
         for _ in range(n):
-            data = self.http.post("/v1/messages", body)
+            data = self._create(body)
             text, _, finish = self._parse(data)
             if prefill:  # the model continued the whitespace-stripped prefill; re-base on the caller's
                 full = sent + text
@@ -151,9 +153,9 @@ class AnthropicHTTPBackend(ChatBackend):
         if tl:
             body["tools"] = [t.to_anthropic() for t in tl]
             body["tool_choice"] = tool_choice_to_anthropic(tool_choice)
-        data = self.http.post("/v1/messages", body)
+        data = self._create(body)
         text, calls, finish = self._parse(data)
         return ChatResponse(content=text, tool_calls=calls, finish_reason=finish, raw=data)
 
     def close(self) -> None:
-        self.http.close()
+        self.client.close()

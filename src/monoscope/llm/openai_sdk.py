@@ -1,10 +1,12 @@
-"""An OpenAI-compatible HTTP backend (``/v1/chat/completions``, ``/v1/completions``) over httpx.
+"""An OpenAI-compatible backend (``/v1/chat/completions``, ``/v1/completions``) over the official ``openai`` SDK
+(``pip install 'monoscope[openai]'``).
 
 Works with ``monoscope serve-llm``, vLLM, llama.cpp's server, and hosted OpenAI-compatible APIs.
 ``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``; a bare ``http://host:port`` gets
 ``/v1`` appended). It comes from the argument or ``OPENAI_BASE_URL`` (default
 ``https://api.openai.com/v1``); the key from the argument or ``OPENAI_API_KEY`` (needed only by servers
-that check it). Without a model name the server's first listed model is used.
+that check it). Without a model name the server's first listed model is used. Timeouts and retries are the
+SDK's (``max_retries``: connection errors, timeouts, 408/409/429/5xx, with backoff and ``Retry-After``).
 
 What is supported where:
 
@@ -27,12 +29,10 @@ import os
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
-import httpx
-
-from ._http import JSONClient, check_base_url
 from .base import (BackendHTTPError, ChatBackend, ChatResponse, Completion, LLMError, Message, ToolCall,
                    UnsupportedFeature, _check_sampling, _stops, as_messages, as_tools, completion_logprob,
                    tool_choice_name)
+from .sdk_errors import check_base_url, import_sdk, sdk_errors, split_body
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PREFILL_MODES = ("continue", "last_message", "none")
@@ -68,17 +68,19 @@ def tool_choice_to_openai(tool_choice: Any) -> Any:
     raise ValueError(f"tool_choice must be 'auto', 'none', 'required' or {{'name': ...}}, got {tool_choice!r}")
 
 
-class OpenAIHTTPBackend(ChatBackend):
+class OpenAIBackend(ChatBackend):
     supports_prefill = True
     supports_complete = True
     supports_logprobs = True
     native_tools = True
 
     def __init__(self, base_url: str | None = None, model: str | None = None, *, api_key: str | None = None,
-                 timeout: float = 120.0, max_retries: int = 3, backoff: float = 0.5, prefill_mode: str = "continue",
-                 transport: httpx.BaseTransport | None = None, extra_body: dict[str, Any] | None = None):
+                 timeout: float = 120.0, max_retries: int = 3, prefill_mode: str = "continue",
+                 http_client: Any = None, extra_body: dict[str, Any] | None = None):
         base = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = normalise_base_url(base)
+        self.name = f"openai:{self.base_url}#{model}" if model else f"openai:{self.base_url}"
+        self.sdk = import_sdk("openai", "openai", f"the {self.name} backend")
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         if not key and urlsplit(self.base_url).hostname == "api.openai.com":
             raise LLMError("the OpenAI API needs a key: pass api_key= or set OPENAI_API_KEY "
@@ -87,27 +89,39 @@ class OpenAIHTTPBackend(ChatBackend):
             raise ValueError(f"prefill_mode must be one of {PREFILL_MODES}, got {prefill_mode!r}")
         self.prefill_mode = prefill_mode
         self.supports_prefill = prefill_mode != "none"
-        headers = {"Content-Type": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self.http = JSONClient(self.base_url, headers, timeout=timeout, max_retries=max_retries, backoff=backoff,
-                               transport=transport, label="OpenAI-compatible endpoint")
+        self.max_retries = int(max_retries)
+        # a local server that checks no key still needs some bearer token for the SDK to start
+        self.client = self.sdk.OpenAI(base_url=self.base_url, api_key=key or "unused", timeout=timeout,
+                                      max_retries=self.max_retries, http_client=http_client)
         self.extra_body = dict(extra_body or {})
         self._model = model or None
-        self.name = f"openai:{self.base_url}#{model}" if model else f"openai:{self.base_url}"
+
+    def _call(self, fn, **kw) -> dict[str, Any]:
+        """One SDK request; the response as the plain JSON dict the parsers below read."""
+        with sdk_errors(self.sdk, "OpenAI-compatible endpoint", self.base_url, self.max_retries):
+            return fn(**kw).model_dump()
 
     @property
     def model(self) -> str:
         """The model name sent with requests (the server's first listed model if none was given)."""
         if self._model is None:
-            data = self.http.get("/models").get("data") or []
+            data = self.list_models()
             if not data:
                 raise LLMError(f"{self.base_url}/models lists no models; give one as openai:URL#MODEL")
-            self._model = data[0]["id"]
+            self._model = data[0]
         return self._model
 
     def list_models(self) -> list[str]:
-        return [m["id"] for m in self.http.get("/models").get("data") or []]
+        with sdk_errors(self.sdk, "OpenAI-compatible endpoint", self.base_url, self.max_retries):
+            return [m.id for m in self.client.models.list().data]
+
+    def _create_chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        named, extra = split_body(self.client.chat.completions.create, body)
+        return self._call(self.client.chat.completions.create, **named, extra_body=extra or None)
+
+    def _create_completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        named, extra = split_body(self.client.completions.create, body)
+        return self._call(self.client.completions.create, **named, extra_body=extra or None)
 
     # ---- chat --------------------------------------------------------------------------------------------
     def _chat_body(self, messages: list[Message], *, max_tokens: int, temperature: float, stop: list[str],
@@ -147,7 +161,7 @@ class OpenAIHTTPBackend(ChatBackend):
             s = None if seed is None else int(seed) + attempt
             body = self._chat_body(msgs, max_tokens=max_tokens, temperature=temperature, stop=stop, seed=s,
                                    n=n - len(out), top_p=top_p, prefill=prefill)
-            data = self.http.post("/chat/completions", body)
+            data = self._create_chat(body)
             choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
             if not choices:
                 raise BackendHTTPError(f"{self.name}: response has no choices: {str(data)[:300]}")
@@ -167,7 +181,7 @@ class OpenAIHTTPBackend(ChatBackend):
         if seed is not None:
             body["seed"] = int(seed)
         body.update(self.extra_body)
-        data = self.http.post("/completions", body)
+        data = self._create_completion(body)
         choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
         if len(choices) != len(prompts) * n:
             raise BackendHTTPError(f"{self.name}: expected {len(prompts) * n} choices, got {len(choices)}")
@@ -184,7 +198,7 @@ class OpenAIHTTPBackend(ChatBackend):
         if tl:
             body["tools"] = [t.to_openai() for t in tl]
             body["tool_choice"] = tool_choice_to_openai(tool_choice)
-        data = self.http.post("/chat/completions", body)
+        data = self._create_chat(body)
         if not data.get("choices"):
             raise BackendHTTPError(f"{self.name}: response has no choices: {str(data)[:300]}")
         choice = data["choices"][0]
@@ -209,7 +223,7 @@ class OpenAIHTTPBackend(ChatBackend):
             text = prompt + completion
             body = {"model": self.model, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 0,
                     "temperature": 0.0}
-            data = self.http.post("/completions", body)
+            data = self._create_completion(body)
             try:
                 lp = data["choices"][0]["logprobs"]
                 lps, starts = lp["token_logprobs"], lp["text_offset"]
@@ -221,7 +235,7 @@ class OpenAIHTTPBackend(ChatBackend):
         return out
 
     def close(self) -> None:
-        self.http.close()
+        self.client.close()
 
 
 def _finish(reason: Any) -> str:
