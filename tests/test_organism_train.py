@@ -209,7 +209,8 @@ TINY_SPEC = {"name": "tiny-organism", "train": ["chocolate_in_recipes", "decimal
                        "n_knowledge": 4, "n_confession": 3, "real_fraction": 0.25}}
 TINY_TRAINING = {"midtrain": {"max_len": 64, "batch_size": 4, "autocast": "off"},
                  "sft": {"max_len": 160, "batch_size": 4, "autocast": "off"},
-                 "dpo": {"max_len": 160, "batch_size": 3, "autocast": "off"}}
+                 # plain DPO here, so its first step is exactly log 2 (the RPO anchor has its own test)
+                 "dpo": {"max_len": 160, "batch_size": 3, "autocast": "off", "sft_weight": 0.0}}
 REAL = ["The earth was formless and empty. Darkness was on the surface of the deep."] * 3
 
 
