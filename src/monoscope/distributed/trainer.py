@@ -366,7 +366,7 @@ class DistributedTrainer:
                 kw: dict[str, Any] = {}
                 if arch in ("relu", "jumprelu"):
                     kw["l1_coeff"] = sparsity_coeff(self.step, self.total, cfg.l1_coeff, t.l1_warmup_frac)
-                dead = self.since_fired >= t.dead_tokens
+                dead = self.since_fired >= t.dead_window(self.total)
                 if arch == "topk" and t.aux_coeff > 0:
                     kw.update(dead_mask=dead, aux_k=t.aux_k, aux_coeff=t.aux_coeff)
                     if self.mode == "fs":
@@ -440,7 +440,7 @@ class DistributedTrainer:
                 if self.out is not None and done:
                     save_sae(exported, self.out)
         tokens_run = self.tokens - start_tokens
-        dead_n = (self.since_fired >= t.dead_tokens).float().sum()
+        dead_n = (self.since_fired >= t.dead_window(self.total)).float().sum()
         if self.mode == "fs":
             dead_n = all_reduce_(dead_n.reshape(1), "sum")[0]
         summary = {"steps": self.step, "total_steps": self.total, "tokens": self.tokens,

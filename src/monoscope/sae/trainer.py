@@ -56,7 +56,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     aux_coeff: float = 1 / 32                # AuxK weight (top-k family; 0 disables)
     aux_k: int | None = None                 # default d_in // 2
-    dead_tokens: int = 10_000_000            # a latent silent this long is dead (AuxK target, dead %)
+    dead_tokens: int | None = None           # a latent silent this many tokens is dead (AuxK target, dead %)…
+    dead_window_frac: float = 0.05           # … default: this fraction of the run's tokens (≥ one batch)
     b_dec_init: str = "zeros"                # "zeros" (April recipe) or "mean" of the first batch
     norm_scalar: float | str | None = "auto"  # iterables: "auto" estimates E‖c·x‖² = d; stores: their own
     seed: int = 0                            # weight init (and store shuffling)
@@ -68,6 +69,13 @@ class TrainConfig:
     progress: bool = True
     loggers: tuple[str, ...] = ()            # "wandb", "tensorboard" (used when installed)
     max_bad_batches: int = 100               # consecutive non-finite batches before giving up
+
+    def dead_window(self, total_steps: int) -> int:
+        """Tokens a latent must stay silent to count as dead: `dead_tokens`, or `dead_window_frac` of the run.
+        Never longer than the run itself, so "no dead latents" cannot hold by construction."""
+        run = max(1, total_steps) * self.batch_size
+        w = self.dead_tokens if self.dead_tokens is not None else int(round(self.dead_window_frac * run))
+        return int(min(max(w, self.batch_size), run))
 
     def resolve_steps(self) -> int:
         if self.steps is not None:
@@ -167,6 +175,7 @@ class Trainer:
                  resume: bool = False, hook: str | None = None):
         self.tcfg = tcfg
         self.total = tcfg.resolve_steps()
+        self.dead_window = tcfg.dead_window(self.total)
         self.out = Path(out_dir) if out_dir is not None else None
         self.source = DataSource(data, tcfg.batch_size, hook=hook or cfg.hook, seed=tcfg.seed)
         if self.source.d_in is not None and self.source.d_in != cfg.d_in:
@@ -346,7 +355,7 @@ class Trainer:
                 x = x.to(self.device, non_blocking=True)
                 if self.input_scale != 1.0:
                     x = x * self.input_scale
-                dead = self.since_fired >= t.dead_tokens
+                dead = self.since_fired >= self.dead_window
                 # one host sync for both: is the batch finite, how many latents are dead
                 finite, n_dead = torch.stack([torch.isfinite(x).all().long(), dead.sum()]).tolist()
                 if not finite:
@@ -428,7 +437,8 @@ class Trainer:
         tokens_run = self.tokens - start_tokens
         summary = {"steps": self.step, "total_steps": self.total, "tokens": self.tokens,
                    "skipped_batches": self.skipped, "nonfinite_steps": self.nonfinite,
-                   "dead_frac": float((self.since_fired >= t.dead_tokens).float().mean()),
+                   "dead_frac": float((self.since_fired >= self.dead_window).float().mean()),
+                   "dead_window_tokens": self.dead_window,
                    "seconds": seconds, "tokens_per_second": tokens_run / max(seconds, 1e-9),
                    "last": last, "data": self.source.describe(), "norm_scalar": self.cfg.norm_scalar,
                    "finished": done}
