@@ -105,3 +105,16 @@ def test_trained_sae_beats_its_untrained_init_and_eval_reports_heldout_figures(s
     fn = m["features_vs_neurons"]
     assert fn["n_features"] > 0 and 0 <= fn["frac_below"] <= 1 and 0 <= fn["control_frac_below"] <= 1
     assert "ΔCE" in r.output and "features vs neurons" in r.output
+
+
+def test_train_config_defaults_are_the_shipped_recipe():
+    """The recipe the package documents is the one it trains with (catches a default changed in code only)."""
+    from dataclasses import fields
+
+    from monoscope.sae import TrainConfig
+    from monoscope.sae.trainer import load_recipe
+
+    recipe = load_recipe()
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for k, v in recipe.items():
+        assert defaults[k] == (tuple(v) if isinstance(v, list) else v), k

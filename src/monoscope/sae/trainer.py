@@ -39,26 +39,39 @@ from .schedules import lr_factor, sparsity_coeff
 
 CKPT_DIR = "checkpoints"
 STATE = "trainer_state.pt"
+RECIPE_FILE = Path(__file__).parent / "data" / "recipe.yaml"
+
+
+def load_recipe(path: str | Path = RECIPE_FILE) -> dict[str, Any]:
+    """The training recipe TrainConfig's defaults come from (see data/recipe.yaml for how it is chosen)."""
+    import yaml
+
+    return {k: v for k, v in yaml.safe_load(Path(path).read_text()).items() if k != "evidence"}
+
+
+RECIPE = load_recipe()
 
 
 @dataclass
 class TrainConfig:
+    """How to train; the defaults are the package's recipe (data/recipe.yaml, `RECIPE`)."""
+
     steps: int | None = None                 # optimizer steps (or give tokens)
     tokens: int | None = None                # → steps = ceil(tokens / batch_size)
     batch_size: int = 4096
     lr: float | None = None                  # default per architecture (see default_lr)
-    lr_warmup_steps: int = 0
-    lr_decay_frac: float = 0.2               # linear decay over the last 20% …
-    lr_decay_to: float = 0.0                 # … to 0
-    l1_warmup_frac: float = 0.05             # λ ramp (relu, jumprelu)
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    grad_clip: float = 1.0
-    aux_coeff: float = 1 / 32                # AuxK weight (top-k family; 0 disables)
+    lr_warmup_steps: int = RECIPE["lr_warmup_steps"]
+    lr_decay_frac: float = RECIPE["lr_decay_frac"]     # linear decay over the last 20% …
+    lr_decay_to: float = RECIPE["lr_decay_to"]         # … to 0
+    l1_warmup_frac: float = RECIPE["l1_warmup_frac"]   # λ ramp (relu, jumprelu)
+    betas: tuple[float, float] = tuple(RECIPE["betas"])  # type: ignore[assignment]
+    eps: float = float(RECIPE["eps"])
+    grad_clip: float = RECIPE["grad_clip"]
+    aux_coeff: float = RECIPE["aux_coeff"]             # AuxK weight (top-k family; 0 disables)
     aux_k: int | None = None                 # default d_in // 2
     dead_tokens: int | None = None           # a latent silent this many tokens is dead (AuxK target, dead %)…
-    dead_window_frac: float = 0.05           # … default: this fraction of the run's tokens (≥ one batch)
-    b_dec_init: str = "zeros"                # "zeros" (April recipe) or "mean" of the first batch
+    dead_window_frac: float = RECIPE["dead_window_frac"]  # … default: this fraction of the run's tokens
+    b_dec_init: str = RECIPE["b_dec_init"]             # "zeros" (April recipe) or "mean" of the first batch
     norm_scalar: float | str | None = "auto"  # iterables: "auto" estimates E‖c·x‖² = d; stores: their own
     seed: int = 0                            # weight init (and store shuffling)
     device: str = "auto"
