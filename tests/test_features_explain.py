@@ -27,7 +27,7 @@ TOPICS = [[f"{t}{i}" for i in range(6)] for t in ("ant", "bee", "cat", "dog", "e
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _corpus(n_docs: int = 220, seed: int = 0) -> list[str]:
+def _corpus(n_docs: int = 500, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     docs = []
     for _ in range(n_docs):
@@ -86,7 +86,7 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("explain")
     corpus = root / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
-    store = harvest(lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=10240, context_len=32,
+    store = harvest(lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=14336, context_len=32,
                     batch_size=16, shard_tokens=1024, progress=False).store
     sae = word_sae(store, tokenizer, WORDS)
     db = build_feature_db(sae, store, root / "db", lm=lm, progress=False, top_k=5, n_buckets=4,
@@ -141,7 +141,7 @@ class ConstantJudge(HonestJudge):
         return [Completion("3" if "digit" in messages[0].content else "Yes")] * kw["n"]
 
 
-CFG = ExplainConfig(n_scan_contexts=0, score=ScoreConfig(n_detection=12, n_fuzzing=12, n_specificity=24, n_boot=400))
+CFG = ExplainConfig(n_scan_contexts=0, score=ScoreConfig(n_detection=8, n_fuzzing=8, n_specificity=16, n_boot=400))
 
 
 def _features(db, k: int = 5) -> list[int]:
@@ -186,7 +186,7 @@ def test_honest_judge_beats_the_control_and_records_controlled_scores(env):
                 lo, hi = rec["ci"]
                 assert lo <= rec["score"] <= hi and rec["score"] > rec["control"]["score"]
                 assert rec["difference_ci"][0] > 0
-                assert rec["n"] == (2 * 12 if s == "detection" else 12 if s == "fuzzing" else 24)
+                assert rec["n"] == (2 * 8 if s == "detection" else 8 if s == "fuzzing" else 16)
         assert r["usage"]["prompt_tokens"] > 0
         page = db.feature(r["feature"])
         assert page["explanation"] == r["explanation"]
@@ -230,13 +230,13 @@ def test_batched_prompts_through_serve_llm_count_tokens_and_cost(env):
     lm, sae, store, db = env
     feats = _features(db, 3)
     cfg = ExplainConfig(n_scan_contexts=0, price_in=2.0, price_out=8.0,
-                        score=ScoreConfig(n_detection=12, n_fuzzing=12, n_specificity=24, n_boot=400,
+                        score=ScoreConfig(n_detection=8, n_fuzzing=8, n_specificity=16, n_boot=400,
                                           items_per_prompt=5))
     judge = HonestJudge()
     with serve_in_thread(create_app(judge, model_id="honest")) as url:
         recs = explain(db, feats, backend=f"openai:{url}/v1#honest", cfg=cfg, progress=False, sae=sae,
                        store=store, force=True)
-    assert judge.calls <= len(feats) * (1 + 2 * (5 + 3 + 5)) + 1     # explainer + batched judge prompts
+    assert judge.calls <= len(feats) * (1 + 2 * (4 + 2 + 4)) + 1     # explainer + batched judge prompts
     assert sum("score" in r[s] for r in recs for s in ("detection", "fuzzing", "specificity")) >= 4
     for r in recs:
         u = r["usage"]
@@ -248,7 +248,7 @@ def test_too_few_activating_contexts_says_so(env):
     """A scorer whose set cannot be filled reports why and writes no score."""
     lm, sae, store, db = env
     f = _features(db, 1)[0]
-    cfg = ExplainConfig(n_scan_contexts=0, score=ScoreConfig(n_detection=500, n_fuzzing=500, n_specificity=24,
+    cfg = ExplainConfig(n_scan_contexts=0, score=ScoreConfig(n_detection=500, n_fuzzing=500, n_specificity=16,
                                                              n_boot=200))
     rec = explain(db, [f], backend=HonestJudge(), cfg=cfg, progress=False, sae=sae, store=store, force=True)[0]
     for s in ("detection", "fuzzing"):

@@ -65,7 +65,7 @@ def test_generation_with_clamp_differs_and_plain_is_unchanged(steerer, tiny_lm):
 
 
 def test_attribution_matches_finite_difference_ablation(tiny_lm):
-    sae = random_sae(tiny_lm.d_model, 48, "resid_post.0", seed=1, bias=-0.05)
+    sae = random_sae(tiny_lm.d_model, 48, "resid_post.0", seed=1, bias=0.0)
     st = Steerer(tiny_lm, sae)
     ids = _ids(tiny_lm)
     metric = logit_diff(tiny_lm.tokenizer, "earth", "waters")
