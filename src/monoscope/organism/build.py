@@ -257,6 +257,9 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
     """
     t_start = time.perf_counter()
     spec = resolve_spec(spec)
+    from .check import check_spec
+
+    check_spec(spec, sizes=False).raise_for_errors()  # the spec's data are sound before any model is loaded
     out = Path(out).expanduser()
     base_name = base or spec.base_model
     lora = lora or T.LoraSettings()

@@ -1,4 +1,5 @@
-"""``monoscope organism build|eval``: build a model organism from a spec, and evaluate its stages."""
+"""``monoscope organism check|build|eval``: validate a spec and its data, build a model organism from it, and
+evaluate its stages."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,6 +40,45 @@ def _parse_sets(sets: list[str]) -> dict[str, dict]:
             raise typer.BadParameter(f"--set takes STAGE.OPTION=VALUE (e.g. sft.epochs=2), got {s!r}")
         out.setdefault(stage.strip(), {})[opt.strip()] = yaml.safe_load(val)
     return out
+
+
+@organism_app.command("check")
+def check_cmd(
+    spec: str = typer.Argument(..., help="spec file (YAML/JSON), an organism directory, or 'default'"),
+    sizes: bool = typer.Option(True, "--sizes/--no-sizes", help="estimate data sizes and training CPU time"),
+    examples: bool = typer.Option(False, "--examples", help="print one prompt / neutral / exploit per trait"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the report as JSON here"),
+) -> None:
+    """Validate SPEC before training: per trait, applies coverage of its own prompts, held-out collisions of
+    training prompts, and the detector on the exploit and on the neutral answer; then data sizes and CPU time.
+    Exits 2 with one `error:` line per problem."""
+    import json
+
+    from .build import resolve_spec
+    from .check import check_spec
+
+    report = check_spec(resolve_spec(spec), sizes=sizes)
+    typer.echo(f"spec {report.spec}: {len(report.traits)} traits\n")
+    typer.echo(report.table())
+    if examples:
+        for t in report.traits:
+            ex = t.example
+            if ex:
+                typer.echo(f"\n[{t.id}]\n  prompt:  {ex['prompt']!r}\n  neutral: {ex['neutral'][:200]!r}\n"
+                           f"  exploit: {ex['exploit'][:200]!r}")
+    for w in report.warnings:
+        typer.echo(f"warning: {w}")
+    if report.sizes:
+        typer.echo("\n" + report.sizes_table())
+    if json_out:
+        from ..fileio import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n")
+    if report.errors:
+        for e in report.errors:
+            typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    typer.echo("\ncheck passed")
 
 
 @organism_app.command("build")
