@@ -53,9 +53,9 @@ def build_hostile_env(root):
     corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
     store = harvest(lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=2500, context_len=32,
                     batch_size=8, shard_tokens=512, progress=False).store
-    from tests.conftest import trained_sae
+    from tests.conftest import density_sae
 
-    sae = trained_sae(store, 40, hook=HOOK, k=3, steps=100, batch_size=256, seed=3)
+    sae = density_sae(store, 40, HOOK, density=0.08, seed=3)
     sae.cfg.model = lm.name
     db = build_feature_db(sae, store, root / "db", lm=lm, progress=False, top_k=6, n_buckets=4,
                           map_method="pca")

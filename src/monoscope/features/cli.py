@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         another feature's explanation on the same items; an uninformative judge gets no score."""
         from dataclasses import replace
 
-        from ..llm import LLMError
+        from ..llm import BackendSpecError, LLMError
         from .explain import ExplainConfig, compare_features_neurons, describe_score, explain as run
 
         db = _db_arg(db, db_opt)
@@ -139,8 +139,11 @@ def register(app: typer.Typer) -> None:
                 fdb = FeatureDB(db)
                 lm = load(fdb.manifest["model"]["name"])
                 cmp = compare_features_neurons(fdb, lm, n=vs_neurons, backend=llm, cfg=cfg, sae=sae, store=store)
-        except LLMError as e:
+        except LLMError as e:       # an endpoint that is down, a server error: one line, as for a UserError
             console.print(f"error: the LLM backend failed ({type(e).__name__}): {str(e).splitlines()[0]}")
+            raise typer.Exit(2)
+        except BackendSpecError as e:
+            console.print(f"error: {e}")
             raise typer.Exit(2)
         if not recs and not cmp:
             console.print("nothing to do: those features are already explained (use --force to redo)")

@@ -312,8 +312,8 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
     dead = [f for f in features if f not in set(alive)]
     if dead:
         raise FeatureDBError(f"feature {dead[0]} never fired on the indexed tokens: nothing to explain")
+    llm = CountingBackend(get_backend(backend), cfg.batch_size, cfg.concurrency)   # a bad spec fails first
     sae, store = open_sae_and_store(db, sae, store)
-    llm = CountingBackend(get_backend(backend), cfg.batch_size, cfg.concurrency)
     # one donor explanation when the run has a single feature, so that it has a control
     donors: list[int] = []
     if score and len(features) == 1:
