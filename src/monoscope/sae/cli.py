@@ -1,4 +1,4 @@
-"""`monoscope train` and `monoscope eval` (SAE-only metrics)."""
+"""`monoscope train` and `monoscope eval`: the same labelled figures from both (see `monoscope.sae.evaluate`)."""
 from __future__ import annotations
 
 import json
@@ -72,6 +72,8 @@ def register(app: typer.Typer) -> None:
         log_every: int = typer.Option(10),
         loggers: str = typer.Option("", help="comma-separated: wandb, tensorboard"),
         progress: bool = typer.Option(True),
+        eval_tokens: int = typer.Option(0, help="tokens of the store the final figures are measured on "
+                                                "(default: as many as were trained, at most the store)"),
     ) -> None:
         """Train SAEs on an activation store or straight from a model (several hooks ×
         widths per forward pass; also under torchrun; exact resume with --resume).
@@ -102,6 +104,8 @@ def register(app: typer.Typer) -> None:
                 loggers=tuple(_list(loggers)), progress=progress)
             if comm.current().is_main:
                 console.print(_results_table(out, results))
+                if store is not None:
+                    _print_final_figures(results, store, eval_tokens, batch_size)
         finally:
             if world > 1:
                 comm.shutdown()
@@ -113,49 +117,81 @@ def register(app: typer.Typer) -> None:
         suite: str = typer.Option("metrics", help="comma-separated: metrics (MSE, FVU, L0, dead/dense on --store), "
                                                   "probing (k-sparse probes vs the residual stream), absorption "
                                                   "(first-letter feature absorption)"),
-        model: str = typer.Option("", help="model for probing/absorption (default: the SAE's own)"),
         hook: str = typer.Option("", help="hook point (default: the SAE's)"),
-        tokens: int = typer.Option(1_000_000, help="evaluate on this many tokens"),
+        tokens: int = typer.Option(0, help="horizon for FVU, L0, dead and dense: this many store tokens "
+                                           "(default: the tokens trained, at most the store)"),
+        spliced_contexts: int = typer.Option(64, help="held-out contexts for spliced CE/KL (0: skip)"),
+        heldout_corpus: str = typer.Option("", help="corpus for held-out text (default: the store's corpus, "
+                                                     "documents after the last one the store holds)"),
+        neurons: bool = typer.Option(True, help="best-neuron correlation of each feature (features vs neurons)"),
+        model: str = typer.Option("", help="model for the spliced, neuron, probing and absorption figures "
+                                           "(default: the store's, else the SAE's)"),
         batch_size: int = typer.Option(4096),
         device: str = typer.Option("cpu"),
         json_out: Path = typer.Option(None, "--json", help="also write the figures to this JSON file"),
     ) -> None:
-        """SAE metrics on a store, and SAEBench-style evaluations on the embedded data (--suite probing,absorption)."""
+        """SAE metrics on a store, and SAEBench-style evaluations on the embedded data (--suite probing,absorption).
+
+        Each figure is printed beside its baseline. metrics (needs --store): reconstruction (FVU, MSE, L0) and
+        dead/dense fractions over a stated horizon; on held-out text, spliced CE (ΔCE in nats, KL, fraction
+        recovered vs zero- and mean-ablation); the fraction of features whose best MLP neuron has |r| ≤ 0.3 vs
+        random directions. probing, absorption: SAEBench-style evaluations on the embedded data."""
+        from ..store.manifest import StoreError
         from . import SAEError, load_sae
 
         suites = [x.strip() for x in suite.split(",") if x.strip()]
         unknown = sorted(set(suites) - {"metrics", "probing", "absorption"})
         if unknown or not suites:
             raise SAEError(f"unknown --suite {', '.join(unknown) or suite!r}; choose from metrics, probing, absorption")
-        out: dict = {}
-        model_sae = load_sae(sae, device=device)
+        model_ = load_sae(sae, device=device)
+        if hook:
+            model_.cfg.hook = hook
+        d: dict = {}
+        lm = None
         if "metrics" in suites:
             from ..store import ActivationStore
             from .evaluate import evaluate_sae
 
             if store is None:
-                raise SAEError("the metrics suite evaluates on an activation store: pass --store DIR "
-                               "(or --suite probing,absorption, which need only the model)")
-            res = evaluate_sae(model_sae, ActivationStore(store), hook=hook or None, n_tokens=tokens,
-                               batch_size=batch_size, device=device)
-            out.update(res.as_dict())        # the metrics stay top-level keys of --json, as before the suites
-            console.print(_table(f"{sae} on {store} ({res.n_tokens:,} tokens)", res.as_dict()))
+                raise StoreError("the metrics suite evaluates on an activation store: pass --store DIR "
+                                 "(or --suite probing,absorption, which need only the model)")
+            s = ActivationStore(store)
+            trained = trained_tokens(Path(sae)) if Path(sae).is_dir() else None
+            horizon = check_horizon(tokens, s.n_rows(True), trained)
+            res = evaluate_sae(model_, s, hook=hook or None, n_tokens=horizon, batch_size=batch_size, device=device)
+            d.update(reconstruction=res.as_dict(), trained_tokens=trained)
+            console.print(reconstruction_table(res, f"{sae} on {res.n_tokens:,} tokens of {store}"
+                                                    + (f" (trained on {trained:,})" if trained else "")))
+            if spliced_contexts or neurons:
+                from ..evals.neurons import feature_neuron_correlation
+                from ..evals.spliced import heldout_contexts, spliced_loss
+                from ..models import load
+
+                lm = load(model or s.manifest.config.model or model_.cfg.model, device=device)
+                ctx, where = heldout_contexts(s, lm.tokenizer, spliced_contexts or 64, heldout_corpus or None)
+                if spliced_contexts:
+                    spl = spliced_loss(lm, model_, ctx, progress=False, source=f"held out: {where}")
+                    d["spliced"] = spl.to_dict()
+                    console.print(spliced_table(spl))
+                if neurons:
+                    fn = feature_neuron_correlation(lm, model_, ctx)
+                    d["features_vs_neurons"] = fn.to_dict()
+                    console.print(f"features vs neurons: {fn}")
         if "probing" in suites or "absorption" in suites:
             from ..models import load
             from .formats import check_model
 
-            name = model or model_sae.cfg.model
+            name = model or model_.cfg.model
             if not name:
                 raise SAEError("the SAE does not name its model; pass --model")
-            if hook:
-                model_sae.cfg.hook = hook
-            lm = load(name, device=device)
-            check_model(model_sae, lm)
+            if lm is None:
+                lm = load(name, device=device)
+            check_model(model_, lm)
             if "probing" in suites:
                 from ..evals.probing import run_probing
 
-                pr = run_probing(lm, model_sae)
-                out["probing"] = pr.as_dict()
+                pr = run_probing(lm, model_)
+                d["probing"] = pr.as_dict()
                 t = Table(title=f"sparse probing: balanced accuracy on held-out passages (0.5 = chance), {sae}")
                 for c in ("task", "k", "SAE latents", "residual dims", "residual (all dims)", "shuffled labels"):
                     t.add_column(c, justify="right")
@@ -166,8 +202,8 @@ def register(app: typer.Typer) -> None:
             if "absorption" in suites:
                 from ..evals.absorption import run_absorption
 
-                ab = run_absorption(lm, model_sae)
-                out["absorption"] = ab.as_dict()
+                ab = run_absorption(lm, model_)
+                d["absorption"] = ab.as_dict()
                 real = ab.absorption > ab.absorption_random_dir
                 console.print(_table(f"first-letter absorption ({ab.n_words:,} words, {ab.n_letters} letters)", {
                     "residual probe accuracy (ceiling)": ab.probe_accuracy,
@@ -176,4 +212,69 @@ def register(app: typer.Typer) -> None:
                     "absorption rate": ab.absorption if real else "no score: not above its control",
                     "absorption, random probe directions (control)": ab.absorption_random_dir}))
         if json_out:
-            json_out.write_text(json.dumps(out, indent=2, default=float))
+            from ..fileio import atomic_write_text
+
+            atomic_write_text(json_out, json.dumps(d, indent=2, default=str))
+
+
+def _print_final_figures(results: dict, store: Path, eval_tokens: int, batch_size: int) -> None:
+    """After a store run: each SAE's reconstruction on the training store, the same table `eval` prints."""
+    from ..store import ActivationStore
+    from .evaluate import evaluate_sae
+
+    s = ActivationStore(store)
+    for name, r in results.items():
+        if r.sae is None:
+            continue
+        horizon = min(s.n_rows(True), r.tokens, eval_tokens or r.tokens)
+        ev = evaluate_sae(r.sae, s, hook=r.sae.cfg.hook, n_tokens=horizon, batch_size=batch_size)
+        label = f"{name}: " if name else ""
+        console.print(reconstruction_table(ev, f"{label}reconstruction on {ev.n_tokens:,} tokens of the training "
+                                               f"store"))
+
+def trained_tokens(sae_dir: Path) -> int | None:
+    """Tokens the SAE in `sae_dir` was trained on, from its summary.json (None if it has none)."""
+    p = Path(sae_dir) / "summary.json"
+    if not p.exists():
+        return None
+    try:
+        return int(json.loads(p.read_text()).get("tokens") or 0) or None
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return None
+
+
+def check_horizon(tokens: int, store_rows: int, trained: int | None) -> int:
+    """The evaluation horizon: `tokens`, or by default min(trained, store); a longer one is refused."""
+    from ..store.manifest import StoreError
+
+    if tokens and tokens > store_rows:
+        raise StoreError(f"--tokens {tokens:,} is longer than the store, which holds {store_rows:,} tokens; "
+                         f"give at most {store_rows:,}")
+    if tokens and trained and tokens > trained:
+        raise StoreError(f"--tokens {tokens:,} is longer than the {trained:,} tokens the SAE was trained on: a "
+                         f"dead fraction over a longer horizon than training is not what training measured; "
+                         f"give at most {trained:,}")
+    return tokens or min(store_rows, trained or store_rows)
+
+
+def reconstruction_table(res, title: str) -> Table:
+    """The reconstruction figures, labelled with their units (shared by `train` and `eval`)."""
+    t = Table(title=title, show_header=False)
+    t.add_row("FVU (fraction of variance unexplained)", f"{res.fvu:.4f}")
+    t.add_row("MSE per token, raw activation units", f"{res.mse:.6g}")
+    t.add_row("MSE per token, normalised units (E‖x‖² = d, as training logs)", f"{res.mse_normalized:.6g}")
+    t.add_row("L0 (active latents per token)", f"{res.l0:.2f}")
+    t.add_row(f"dead (never fired in these {res.n_tokens:,} tokens)", f"{100 * res.dead_frac:.2f}%")
+    t.add_row(f"dense (fired on > {100 * res.dense_threshold:g}% of them)", f"{100 * res.dense_frac:.2f}%")
+    return t
+
+
+def spliced_table(spl) -> Table:
+    t = Table(title=f"spliced at the hook, {spl.n_tokens:,} tokens {spl.source}", show_header=False)
+    t.add_row("CE clean / with SAE (nats per token)", f"{spl.ce_clean:.4f} / {spl.ce_sae:.4f}")
+    t.add_row("ΔCE = CE_sae − CE_clean (nats)", f"{spl.delta_ce:.4f}")
+    t.add_row("KL(clean ‖ SAE) per token (nats)", f"{spl.kl_sae:.4f}")
+    t.add_row("CE zero-ablated / mean-ablated", f"{spl.ce_zero:.4f} / {spl.ce_mean:.4f}")
+    t.add_row("fraction of CE recovered vs zero-ablation", f"{spl.loss_recovered:.4f}")
+    t.add_row("fraction of CE recovered vs mean-ablation", f"{spl.recovered_vs_mean:.4f}")
+    return t

@@ -52,25 +52,39 @@ from .strategy import Local, make_strategy
 
 RUN_SPEC = "run.json"
 RUN_FORMAT = "monoscope-train-run"
+RECIPE_FILE = Path(__file__).parent / "data" / "recipe.yaml"
+
+
+def load_recipe(path: str | Path = RECIPE_FILE) -> dict[str, Any]:
+    """The training recipe TrainConfig's defaults come from (see data/recipe.yaml for how it is chosen)."""
+    import yaml
+
+    return {k: v for k, v in yaml.safe_load(Path(path).read_text()).items() if k != "evidence"}
+
+
+RECIPE = load_recipe()
 
 
 @dataclass
 class TrainConfig:
+    """How to train; the defaults are the package's recipe (data/recipe.yaml, `RECIPE`)."""
+
     steps: int | None = None                 # optimizer steps (or give tokens)
     tokens: int | None = None                # → steps = ceil(tokens / batch_size)
     batch_size: int = 4096
     lr: float | None = None                  # default per architecture (see default_lr)
-    lr_warmup_steps: int = 0
-    lr_decay_frac: float = 0.2               # linear decay over the last 20% …
-    lr_decay_to: float = 0.0                 # … to 0
-    l1_warmup_frac: float = 0.05             # λ ramp (relu, jumprelu)
-    betas: tuple[float, float] | None = None  # None: the architecture's (SAE.adam_betas; jumprelu β1 = 0)
-    eps: float = 1e-8
-    grad_clip: float = 1.0
-    aux_coeff: float = 1 / 32                # AuxK weight (top-k family; 0 disables)
+    lr_warmup_steps: int = RECIPE["lr_warmup_steps"]
+    lr_decay_frac: float = RECIPE["lr_decay_frac"]     # linear decay over the last 20% …
+    lr_decay_to: float = RECIPE["lr_decay_to"]         # … to 0
+    l1_warmup_frac: float = RECIPE["l1_warmup_frac"]   # λ ramp (relu, jumprelu)
+    betas: tuple[float, float] | None = RECIPE["betas"]  # None: the architecture's (SAE.adam_betas; jumprelu β1 = 0)
+    eps: float = float(RECIPE["eps"])
+    grad_clip: float = RECIPE["grad_clip"]
+    aux_coeff: float = RECIPE["aux_coeff"]             # AuxK weight (top-k family; 0 disables)
     aux_k: int | None = None                 # default d_in // 2
-    dead_tokens: int = 10_000_000            # a latent silent this long is dead (AuxK target, dead %)
-    b_dec_init: str = "zeros"                # "zeros" (April recipe) or "mean" of the first batch
+    dead_tokens: int | None = None           # a latent silent this many tokens is dead (AuxK target, dead %)…
+    dead_window_frac: float = RECIPE["dead_window_frac"]  # … default: this fraction of the run's tokens
+    b_dec_init: str = RECIPE["b_dec_init"]             # "zeros" (April recipe) or "mean" of the first batch
     norm_scalar: float | str | None = "auto"  # iterables: "auto" estimates E‖c·x‖² = d; stores: their own
     seed: int = 0                            # weight init (and store shuffling)
     device: str = "auto"
@@ -83,6 +97,13 @@ class TrainConfig:
     max_bad_batches: int = 100               # consecutive non-finite batches before giving up
     keep_first_token: bool = False           # stores / streams: train on the first token of each context too
     keep_special: bool = False               # stores / streams: train on BOS/EOS/padding too
+
+    def dead_window(self, total_steps: int) -> int:
+        """Tokens a latent must stay silent to count as dead: `dead_tokens`, or `dead_window_frac` of the run.
+        Never longer than the run itself, so "no dead latents" cannot hold by construction."""
+        run = max(1, total_steps) * self.batch_size
+        w = self.dead_tokens if self.dead_tokens is not None else int(round(self.dead_window_frac * run))
+        return int(min(max(w, self.batch_size), run))
 
     def resolve_steps(self) -> int:
         if self.steps is not None:
@@ -212,6 +233,7 @@ class Trainer:
                  strategy: Any = None):
         self.tcfg = tcfg
         self.total = tcfg.resolve_steps()
+        self.dead_window = tcfg.dead_window(self.total)
         self.out = Path(out_dir) if out_dir is not None else None
         self.strategy = strategy if isinstance(strategy, Local) else make_strategy(strategy or "local", tcfg.device)
         self.rank, self.world, self.device = self.strategy.rank, self.strategy.world, self.strategy.device
@@ -562,7 +584,7 @@ class Trainer:
     def _step(self, m: _Member, x: torch.Tensor) -> None:
         """One optimizer step of one SAE on its (normalised, local) batch."""
         t, cfg, st = self.tcfg, m.cfg, self.strategy
-        dead = _dead(m.since_fired, t.dead_tokens)
+        dead = _dead(m.since_fired, self.dead_window)
         # one host sync for both: is the batch finite, how many latents are dead
         finite, n_dead = torch.stack([torch.isfinite(x).all().long(), dead.sum()]).tolist()
         if not st.all_ok(bool(finite)):
@@ -711,10 +733,11 @@ class Trainer:
                 exported = full.exported()
                 if m.out is not None and done:
                     save_sae(exported, m.out)
-        n_dead = self.strategy.count_dead(int(_dead(m.since_fired, t.dead_tokens).sum()))
+        n_dead = self.strategy.count_dead(int(_dead(m.since_fired, self.dead_window).sum()))
         tokens_run = m.tokens - start[1]
         summary = {"steps": m.step, "total_steps": self.total, "tokens": m.tokens, "skipped_batches": m.skipped,
-                   "nonfinite_steps": m.nonfinite, "dead_frac": n_dead / m.cfg.n_latents, "seconds": seconds,
+                   "nonfinite_steps": m.nonfinite, "dead_frac": n_dead / m.cfg.n_latents,
+                   "dead_window_tokens": self.dead_window, "seconds": seconds,
                    "tokens_per_second": tokens_run / max(seconds, 1e-9), "last": m.last,
                    "data": self._describe(m), "norm_scalar": m.cfg.norm_scalar, "finished": done,
                    "training_data": m.cfg.metadata["training_data"], "mode": self.strategy.name,
