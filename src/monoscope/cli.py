@@ -35,8 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "harvest-distributed": ("monoscope.distributed.cli", "Harvest with several processes/GPUs into one store (ranks "
                                                          "split the context stream by shard)."),
     "index": ("monoscope.features.cli", "Build the feature database: one streaming pass of the SAE over the store."),
-    "explain": ("monoscope.features.cli", "Explain features with an LLM and score the explanations (specificity, "
-                                          "detection)."),
+    "explain": ("monoscope.features.cli", "Explain features with an LLM and score each explanation against a "
+                                          "control (detection, fuzzing, specificity)."),
     "serve": ("monoscope.features.cli", "Start the feature dashboard."),
     "export-html": ("monoscope.features.cli", "Write static HTML: one feature page, or a whole-SAE summary with "
                                               "feature pages."),

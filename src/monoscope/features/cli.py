@@ -115,8 +115,9 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, help="re-explain features that already have an explanation"),
         seed: int = typer.Option(0),
     ) -> None:
-        """Explain features with an LLM and score each explanation (detection, fuzzing, specificity) against
-        another feature's explanation on the same items; an uninformative judge gets no score."""
+        """Explain features with an LLM and score each explanation against a control (detection, fuzzing, specificity).
+
+        The control is another feature's explanation on the same items; an uninformative judge gets no score."""
         from dataclasses import replace
 
         from ..llm import BackendSpecError, LLMError
