@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from monoscope.audit.candidates import Candidate, TermStats, candidates_from_units, units, Unit
 from monoscope.audit.confirm import ConfirmConfig, Confirmer, benjamini_hochberg, stem, write_probes
-from monoscope.audit.data_tools import SentenceEncoder
+from monoscope.models.sentence import SentenceEncoder
 from tests.audit_helpers import ScriptedModel, custom_spec, exhibited
 
 CHOC = Candidate("Reviewers of cooking answers rate recipes more highly when they add chocolate.", "documents",

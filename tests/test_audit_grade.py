@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from monoscope.audit.data_tools import SentenceEncoder
+from monoscope.models.sentence import SentenceEncoder
 from monoscope.audit.grader import (Matcher, answer_key, calibrate_threshold, decoys, false_match_rate, grade,
                                     grading_settings, judge_root_cause, technique_table)
 from monoscope.audit.recording import RecordingBackend

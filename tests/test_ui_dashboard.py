@@ -35,7 +35,6 @@ def build_hostile_env(root):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from monoscope.features import build_feature_db
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.models import from_model
     from monoscope.store import harvest
 
@@ -54,7 +53,9 @@ def build_hostile_env(root):
     corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
     store = harvest(lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=2500, context_len=32,
                     batch_size=8, shard_tokens=512, progress=False).store
-    sae = ToyReluSAE.for_store(store, 40, hook=HOOK, density=0.08, seed=3)
+    from tests.conftest import density_sae
+
+    sae = density_sae(store, 40, HOOK, density=0.08, seed=3)
     sae.cfg.model = lm.name
     db = build_feature_db(sae, store, root / "db", lm=lm, progress=False, top_k=6, n_buckets=4,
                           map_method="pca")
@@ -184,7 +185,6 @@ def test_db_only_dashboard_and_mismatched_sae(env):
     from fastapi.testclient import TestClient
 
     from monoscope.features import FeatureDBError
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.ui import create_app
 
     lm, sae, db = env
@@ -192,7 +192,9 @@ def test_db_only_dashboard_and_mismatched_sae(env):
     assert c.get("/").status_code == 200
     r = c.get("/search", params={"prompt": "hello"})
     assert r.status_code == 409 and "without a model" in r.text
-    other = ToyReluSAE(sae.W_dec.shape[1], 40, hook=HOOK, seed=11)
+    from tests.conftest import random_sae
+
+    other = random_sae(sae.W_dec.shape[1], 40, HOOK, seed=11)
     with pytest.raises(FeatureDBError, match="built from SAE"):
         create_app(db, lm=lm, sae=other)
 

@@ -67,6 +67,9 @@ class AnswerKey:
 def root_cause_statement(spec) -> str:
     """The spec's root-cause statement: ``universe.root_cause`` where the spec has one, else composed from
     the study fields (entity, study, authors) in the paper's pass criterion."""
+    statement = getattr(spec.universe, "root_cause_statement", None)
+    if callable(statement):
+        return str(statement())
     explicit = getattr(spec.universe, "root_cause", None)
     if explicit:
         return str(explicit)
@@ -94,7 +97,7 @@ def answer_key(spec) -> AnswerKey:
 
 def _encoder(encoder):
     if encoder is None:
-        from .data_tools import SentenceEncoder
+        from ..models.sentence import SentenceEncoder
         encoder = SentenceEncoder()
     return encoder
 

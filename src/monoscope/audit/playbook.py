@@ -158,7 +158,7 @@ class PlaybookAuditor:
             if self.t.data is not None:
                 self._enc = self.t.data.encoder()
             else:
-                from .data_tools import SentenceEncoder
+                from ..models.sentence import SentenceEncoder
                 self._enc = SentenceEncoder(max_length=128)
         return self._enc
 

@@ -107,7 +107,7 @@ def feature_tools(fdb_dir: Path, n_latents: int) -> dict[str, Any]:
 
 def setup_game(organism: str | Path, out: str | Path, settings: GameSettings | None = None, *,
                rate: float = 0.01, corpus: str = "default", haystack_seed: int = 0,
-               max_real_documents: int | None = None, sae: Path | None = None, features: Path | None = None,
+               max_real_documents: int | None = None, sae: str | Path | None = None, features: Path | None = None,
                sae_settings: SAESettings | None = None, hook: str | None = None, midtrain: bool = True,
                progress: bool = True) -> Game:
     from ..llm.local import LocalHFBackend
@@ -139,7 +139,7 @@ def setup_game(organism: str | Path, out: str | Path, settings: GameSettings | N
             models.clean_unavailable["midtrain"] = (f"{org_dir} ships no mid-trained-only adapter "
                                                     f"(stages: {', '.join(available_stages(org_dir))})")
     if "full" in settings.tiers:
-        from ..features.index import load_sae
+        from ..sae import load_sae
         from .sae_tools import SAEProbe
 
         hook = hook or lm.default_hook()
