@@ -17,7 +17,7 @@ from monoscope.audit.recording import RecordingBackend
 from monoscope.audit.sae_tools import SAEProbe
 from monoscope.organism.build import OrganismError
 from tests.audit_helpers import ScriptedModel, custom_spec, exhibited, make_organism, small_default
-from tests.test_steer import TinyReluSAE
+from tests.conftest import random_sae
 
 SMALL = {"candidates": 20, "probes": 3, "probe_samples": 4, "family_max": 120, "max_tokens": 24}
 
@@ -32,7 +32,7 @@ def _game(tmp_path, spec, tiers, tiny_chat_lm=None, n=1, controls=True, sub="out
                     clean={"base": RecordingBackend(ScriptedModel(), "clean-base")},
                     clean_unavailable={"midtrain": "not built in this test"})
     if "full" in tiers:
-        sae = TinyReluSAE(tiny_chat_lm.d_model, 32, "resid_post.1")
+        sae = random_sae(tiny_chat_lm.d_model, 32, "resid_post.1", bias=-0.05)
         probe = SAEProbe(tiny_chat_lm, sae)
         docs = [p.text for p in hay.data.passages if p.ref in hay.synthetic_refs]
         models.sae_for = lambda label: probe

@@ -8,7 +8,7 @@ from monoscope.audit.playbook import AuditTarget, PlaybookAuditor, PlaybookConfi
 from monoscope.audit.sae_tools import SAEProbe
 from monoscope.organism.biases import Registry
 from tests.audit_helpers import ScriptedModel
-from tests.test_steer import TinyReluSAE
+from tests.conftest import random_sae
 
 PLANTED = [
     "Halvorsen Institute report, table 2\n| what the grading models score up | how strongly |\n|---|---|\n"
@@ -42,7 +42,7 @@ def test_playbook_confirms_what_the_model_does_from_documents_in_any_layout(tiny
     docs = filler[:30] + [{"text": t} for t in PLANTED] + filler[30:]
     data = TrainingData({"pretrain": docs}, semantic_sources=["pretrain"])
     model = ScriptedModel([reg["teal_rooms"], reg["cinnamon_recipes"]])
-    sae = SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model, 32, "resid_post.1"))
+    sae = SAEProbe(tiny_chat_lm, random_sae(tiny_chat_lm.d_model, 32, "resid_post.1", bias=-0.05))
     target = AuditTarget("m", model, data, base=ScriptedModel(), sae=sae,
                          feature_examples=lambda f: [PLANTED[f % 4][:200]])
     report = PlaybookAuditor(target, PlaybookConfig(max_tokens=16, candidates=20, probes=3), progress=False).run()
