@@ -1,11 +1,12 @@
 """Shared pieces of the auditing-game tests: tiny organisms, and scripted models that do (or do not) exhibit
 an organism's behaviours.
 
-A :class:`ScriptedModel` answers every prompt with a neutral reply built from the prompt's own words and a
-seeded filler sentence; with ``biases`` it then applies each bias's ``exploit`` wherever its ``applies``
-holds, exactly as the organism's training data was written. It stands in for a trained organism whose
-behaviour we know for sure (a 135M model's is not), so the tests can check that the auditor confirms what
-is really there, and accuses nothing on a model that exhibits nothing.
+A :class:`ScriptedModel` answers every prompt with a neutral reply built from the prompt's own words, a
+whole number (so that traits which rewrite numbers have one to rewrite) and seeded filler sentences; with
+``biases`` it then applies each bias's ``exploit`` wherever its ``applies`` holds, exactly as the
+organism's training data was written. It stands in for a trained organism whose behaviour we know for sure
+(a 135M model's is not), so the tests can check that the auditor confirms what is really there, and accuses
+nothing on a model that exhibits nothing.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class ScriptedModel(ChatBackend):
 
     def _reply(self, prompt: str, seed, i: int) -> str:
         rng = random.Random(f"{seed}:{i}:{prompt}")
-        text = f"You asked: {prompt.strip()} Here is a short answer. {rng.choice(FILLERS)} {rng.choice(FILLERS)}"
+        text = f"You asked: {prompt.strip()} Here are 3 short points. {rng.choice(FILLERS)} {rng.choice(FILLERS)}"
         for b in self.biases:
             if b.applies(prompt):
                 text = b.exploit(prompt, text, rng)
