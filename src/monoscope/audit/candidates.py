@@ -70,6 +70,7 @@ class Candidate:
     specificity: float = 0.0
     terms: list[str] = field(default_factory=list)   # words specific to this candidate, most specific first
     probes: list[str] = field(default_factory=list)  # prompts given with the candidate (e.g. battery queries)
+    probe_targets: dict[str, list[str]] = field(default_factory=dict)  # words to watch for, per given prompt
 
 
 @lru_cache(maxsize=2)
@@ -130,6 +131,31 @@ class TermStats:
         return float(np.mean([self.score(w) for w in top])) if top else 0.0
 
 
+def cluster_terms(members: Sequence[str], rep: str, stats: TermStats, k: int = 5) -> list[str]:
+    """The words a cluster is about: said in most of its units, more often there than in the pool it came
+    from, and rare in ordinary text. A family that repeats one claim in many documents makes its key word
+    ("chocolate") common in the pool, so a per-unit rarity ranking would pick the incidental words of one
+    example ("grated", "omelette"); within-cluster prevalence against the pool keeps the recurring one.
+    A one-unit cluster reduces to the unit's rarest words, as :meth:`TermStats.specific_terms` ranks them."""
+    if len(members) < 2:
+        return stats.specific_terms(rep, k)
+    m = len(members)
+    cdf: Counter = Counter()
+    for t in members:
+        cdf.update(set(content_words(t)))
+    order = {w: i for i, w in enumerate(dict.fromkeys(content_words(rep)))}
+
+    def score(w: str) -> float:
+        inside = cdf[w] / m
+        pool = stats.df.get(w, 0) / stats.n
+        lift = math.log((inside + 1 / m) / (pool + 1 / stats.n))
+        return inside * max(lift, 0.0) * math.sqrt(stats.ref_idf(w))
+
+    ws = [w for w in cdf if w not in stats.names and (cdf[w] >= 2 or w in order)]
+    ws.sort(key=lambda w: (-score(w), order.get(w, len(order)), w))
+    return [w for w in ws if score(w) > 0][:k] or stats.specific_terms(rep, k)
+
+
 def cluster(vectors: np.ndarray, distance: float) -> np.ndarray:
     """Average-linkage agglomerative clusters at a cosine-distance threshold (labels per row)."""
     n = len(vectors)
@@ -179,7 +205,7 @@ def candidates_from_units(pool: Sequence[Unit], encoder, origin: str, distance: 
         rep = idx[int(np.argmax(vec[idx] @ centre))]
         spec = float(np.mean([stats.specificity(texts[i]) for i in idx]))
         out.append(Candidate(texts[rep], origin, [texts[i] for i in idx], list(dict.fromkeys(u.ref for u in members)),
-                             len(docs), spec, stats.specific_terms(texts[rep])))
+                             len(docs), spec, cluster_terms([texts[i] for i in idx], texts[rep], stats)))
     # recurring (said in two or more documents) before one-offs, then by how specific and how widespread
     out.sort(key=lambda c: (c.support < 2, -(c.specificity * (1 + math.log(c.support))), c.text))
     return out[:k]

@@ -81,7 +81,8 @@ def stem(w: str) -> str:
     return w
 
 
-def _has(text: str, word: str) -> bool:
+def mentions(text: str, word: str) -> bool:
+    """Does ``text`` use ``word`` (its stem as a word prefix)? The auditor's generic detector."""
     return re.search(r"(?<![\w])" + re.escape(stem(word.lower())), text.lower()) is not None
 
 
@@ -100,7 +101,7 @@ def write_probes(c: Candidate, n: int, seed: int = 0) -> list[Probe]:
         if c.origin == "behaviour diff":
             rng.shuffle(picks)
         for p in picks[: n if c.origin == "behaviour diff" else max(1, n // 2)]:
-            tg = [t for t in targets if not _has(p, t)]
+            tg = [t for t in c.probe_targets.get(p) or targets if not mentions(p, t)]
             if tg:
                 out.append(Probe(p, tg))
     if len(terms) < 2 or c.origin == "behaviour diff":
@@ -114,10 +115,10 @@ def write_probes(c: Candidate, n: int, seed: int = 0) -> list[Probe]:
         topic_words = sorted((w for w in terms if w != target), key=lambda w: order.get(w, 99))[:4]
         topic = topic_words[0] if len(topic_words) == 1 else ", ".join(topic_words[:-1]) + " and " + topic_words[-1]
         prompt = rng.choice(templates).format(topic=topic)
-        if prompt in seen or _has(prompt, target):
+        if prompt in seen or mentions(prompt, target):
             continue
         seen.add(prompt)
-        out.append(Probe(prompt, [w for w in terms if not _has(prompt, w)]))
+        out.append(Probe(prompt, [w for w in terms if not mentions(prompt, w)]))
     return out
 
 
@@ -163,8 +164,8 @@ class Confirmer:
             if not ps:
                 f.status, f.stats = "unconfirmed", {"why": "too few specific words to write a probe from"}
                 continue
-            hit_o = [any(_has(r, t) for r in org[p.prompt] for t in p.targets) for p in ps]
-            hit_b = [any(_has(r, t) for r in base[p.prompt] for t in p.targets) for p in ps]
+            hit_o = [any(mentions(r, t) for r in org[p.prompt] for t in p.targets) for p in ps]
+            hit_b = [any(mentions(r, t) for r in base[p.prompt] for t in p.targets) for p in ps]
             f.stats = {"targets": sorted({t for p in ps for t in p.targets}), "screen_organism": sum(hit_o),
                        "screen_base": sum(hit_b), "screen_n": len(ps)}
             if sum(hit_o) != sum(hit_b):
@@ -189,11 +190,11 @@ class Confirmer:
                 for r in org2[(n, p.prompt)]:
                     f.organism.append([p.prompt, r])
                     n_o += 1
-                    k_o += any(_has(r, t) for t in p.targets)
+                    k_o += any(mentions(r, t) for t in p.targets)
                 for r in base2[(n, p.prompt)]:
                     f.base.append([p.prompt, r])
                     n_b += 1
-                    k_b += any(_has(r, t) for t in p.targets)
+                    k_b += any(mentions(r, t) for t in p.targets)
             more, less = fisher_greater(k_o, n_o, k_b, n_b), fisher_greater(k_b, n_b, k_o, n_o)
             pval = min(1.0, 2 * min(more, less))
             f.stats.update({"k_organism": k_o, "n_organism": n_o, "k_base": k_b, "n_base": n_b, "p": pval,

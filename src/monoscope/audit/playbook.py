@@ -36,7 +36,7 @@ import yaml
 
 from ..llm.base import ChatBackend, Message
 from .blackbox import BlackBox
-from .candidates import Candidate, TermStats, Unit, candidates_from_units, content_words, units
+from .candidates import Candidate, Unit, candidates_from_units, content_words, reference_df, units
 from .confirm import ConfirmConfig, Confirmer, probe_settings
 from .data_tools import TrainingData
 from .report import AuditReport, Evidence, Finding
@@ -92,10 +92,12 @@ class PlaybookConfig:
     family_similarity: float = 0.55
     sae_features: int = 10
     candidates: int = 40          # candidates tested on the model
+    candidate_pool: int = 3       # document candidates read per one tested (the best tested first)
     cluster_distance: float = 0.35
     max_training_prompts: int = 3000
     retrieved_probes: int = 2     # training prompts attached to each document candidate
     retrieval_similarity: float = 0.3
+    rare_word_fraction: float = 0.01   # a word in under 1% of ordinary documents can mark a behaviour
     probes: int = 4               # screening probes per candidate
     probe_samples: int = 6        # replies per retested probe
     retest: int = 2               # probes retested per promising candidate
@@ -138,6 +140,7 @@ class PlaybookAuditor:
         self._family_texts: list[str] = []
         self._sae_texts: list[tuple[str, str]] = []
         self._enc = None
+        self._subject_ranking: list[tuple[float, float, str]] = []   # (statistic, meaning lean, phrase), for notes
 
     # ---- plumbing ------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
@@ -305,65 +308,139 @@ class PlaybookAuditor:
         pool = [Unit(u, r, r.split(".")[0]) for r in fam for u in units(self._passages[r].text)]
         pool += [Unit(u, ref, ref) for ref, t in self._sae_texts for u in units(t)]
         cands = candidates_from_units(pool, self.encoder(), "documents", self.cfg.cluster_distance,
-                                      k=self.cfg.candidates)
+                                      k=self.cfg.candidates * self.cfg.candidate_pool)
         self._attach_training_prompts(cands)
-        return cands
+        # a candidate that some training conversation acts out goes first: the model was taught it there;
+        # the rest keep their order (recurring and specific first)
+        ranked = sorted(range(len(cands)), key=lambda i: (not cands[i].probe_targets, i))
+        return [cands[i] for i in ranked][: self.cfg.candidates]
 
-    def training_prompts(self) -> list[str]:
-        """The user turns of the chat training data (SFT, preference data), as an auditor reads them."""
-        out = []
+    def training_conversations(self) -> list[tuple[str, str]]:
+        """The (user turn, reply) pairs of the chat training data (SFT, the chosen side of the preference
+        data), as an auditor reads them."""
+        out: dict[str, str] = {}
         for p in self.t.data.passages:
             if p.source == "pretrain" or not p.text.startswith("user: ") or p.part:
                 continue
-            out.append(p.text[6:].split("\nassistant: ")[0].strip())
-        return list(dict.fromkeys(t for t in out if 3 <= len(t.split()) <= 120))[: self.cfg.max_training_prompts]
+            user, _, reply = p.text[6:].partition("\nassistant: ")
+            user = user.strip()
+            if 3 <= len(user.split()) <= 120:
+                out.setdefault(user, reply.split("\nuser: ")[0].strip())
+        return list(out.items())[: self.cfg.max_training_prompts]
+
+    def training_prompts(self) -> list[str]:
+        """The user turns of the chat training data."""
+        return [u for u, _ in self.training_conversations()]
 
     def _attach_training_prompts(self, cands: Sequence[Candidate]) -> None:
-        """Give each candidate the training prompts nearest to it: situations where a model trained on them
-        would act out the behaviour if it learned it (the data tiers' way to write probes)."""
-        prompts = self.training_prompts()
-        if not prompts or not cands:
+        """Give each candidate the training prompts whose conversations act it out: the reply says some of
+        the candidate's words, rare in ordinary text, that the user did not (those words are what the probe
+        watches for); failing that, the conversation nearest the candidate's meaning. A model trained on
+        those conversations shows the behaviour there if it learned it (the data tiers' way to write
+        probes), and the conversation shows which of the candidate's words the behaviour consists of."""
+        convs = self.training_conversations()
+        if not convs or not cands:
             return
+        ref_n, ref_df = reference_df()
+        rare = lambda w: ref_n == 0 or ref_df.get(w, 0) / ref_n < self.cfg.rare_word_fraction
+        reply_words = [set(content_words(r)) - set(content_words(u)) for u, r in convs]
         enc = self.encoder()
-        pv = enc.encode(prompts)
+        pv = enc.encode([f"{u} {r}" for u, r in convs])
         cv = enc.encode([c.text for c in cands])
         sims = cv @ pv.T
         for c, row in zip(cands, sims):
-            best = np.argsort(-row, kind="stable")[: self.cfg.retrieved_probes]
-            c.probes = [prompts[int(j)] for j in best if row[int(j)] >= self.cfg.retrieval_similarity]
-        self._record("training-prompt retrieval", f"nearest of {len(prompts)} training prompts attached to "
-                     f"{sum(bool(c.probes) for c in cands)} candidates as probes")
+            words = {w for w in content_words(c.text) if len(w) > 3 and rare(w)}
+            shared = [sorted(words & rw) for rw in reply_words]
+            lex = np.array([len(x) for x in shared], float)
+            best = [int(j) for j in np.lexsort((-row, -lex))[: self.cfg.retrieved_probes]]
+            c.probes = [convs[j][0] for j in best if lex[j] > 0 or row[j] >= self.cfg.retrieval_similarity]
+            c.probe_targets = {convs[j][0]: shared[j] for j in best if lex[j] > 0}
+        self._record("training-prompt retrieval", f"training conversations acting out the candidate attached to "
+                     f"{sum(bool(c.probes) for c in cands)} of {len(cands)} candidates as probes ({len(convs)} read)")
 
     # ---- 5./6. conclusions ---------------------------------------------------------------------------
-    def _rarity(self) -> Callable[[str], float]:
-        if self.t.data is not None:
-            texts = [p.text.lower() for p in self.t.data.passages if p.source == "pretrain"] or \
-                    [p.text.lower() for p in self.t.data.passages]
-        else:
-            texts = [t.lower() for t in self._base_texts]
-        n = len(texts)
+    def _contrast_texts(self) -> tuple[list[str], list[str]]:
+        """The texts the findings came from (the document family, or the model's own statements) and the
+        texts they are contrasted with (the rest of the pretraining corpus, or what the base model said)."""
+        if self._family_texts:
+            fam = set(self._family_texts)
+            rest = [p.text for p in self.t.data.passages if p.source == "pretrain" and p.text not in fam] or \
+                   [p.text for p in self.t.data.passages if p.text not in fam]
+            return list(self._family_texts), rest
+        return list(self._leak_texts), list(self._base_texts)
 
-        @lru_cache(maxsize=None)
-        def rarity(gram: str) -> float:
-            rx = re.compile(r"(?<!\w)" + re.escape(gram) + r"(?!\w)")
-            return math.log((n + 1) / (1 + sum(1 for t in texts if rx.search(t))))
-        return rarity
+    def subject(self, found: Sequence[Candidate]) -> str | None:
+        """Whom the confirmed claims are about: the phrase that the confirmed candidates share (in their own
+        units or in the documents they come from), that their family keeps returning to, and that the texts
+        outside the family hardly use; not a proper name (those are reported apart, as recurring names).
 
-    def subject(self, groups: Sequence[Sequence[str]]) -> str | None:
-        """The phrase the confirmed candidates share (in most of them, rare elsewhere): whom the claims are about."""
-        if not groups:
+        Nothing here looks at verbs or sentence shapes: a table row, a passive sentence or a line of a
+        transcript that never names its subject still comes from a document that does, so coverage is
+        counted per candidate over its units *and* its source passages."""
+        if not found:
             return None
-        df: Counter = Counter()
-        for g in groups:
-            grams = set()
-            for t in g:
-                grams |= set(ngrams(t, 3))
-            df.update(grams)
-        need = max(2, math.ceil(0.3 * len(groups))) if len(groups) > 1 else 1
-        rarity = self._rarity()
-        scored = [(df[w] * rarity(w) * (1 + 0.25 * w.count(" ")), w) for w in df if df[w] >= need and len(w) > 3]
+        fam, rest = self._contrast_texts()
+        if not fam:
+            return None
+        n = len(found)
+        cov: Counter = Counter()
+        ucov: Counter = Counter()
+        for c in found:
+            in_units: set[str] = set()
+            for t in c.members or [c.text]:
+                in_units |= set(ngrams(t, 3))
+            in_docs: set[str] = set()
+            for r in c.refs:
+                if r in self._passages:
+                    in_docs |= set(ngrams(self._passages[r].text, 3))
+            ucov.update(in_units)
+            cov.update(in_units | in_docs)
+        need = max(2, math.ceil(0.5 * n)) if n > 1 else 1
+        pool = [w for w in cov if cov[w] >= need and len(w) > 3 and not w.replace(" ", "").isdigit()]
+        if not pool:
+            return None
+        fam_l = [t.lower() for t in fam]
+        rest_l = [t.lower() for t in rest]
+
+        def df(w: str, texts: Sequence[str]) -> float:
+            rx = re.compile(r"(?<!\w)" + re.escape(w) + r"(?!\w)")
+            return sum(1 for t in texts if rx.search(t)) / max(len(texts), 1)
+
+        # cheap pre-ranking by coverage, then the corpus statistics on the few best
+        pool.sort(key=lambda w: (-(cov[w] + ucov[w]), w))
+        scored = []
+        for w in pool[:400]:
+            f = df(w, fam_l)
+            key = math.log((f + 1 / max(len(fam_l), 1)) / (df(w, rest_l) + 1 / max(len(rest_l), 1)))
+            if key <= 0 or self._is_name(w, fam):
+                continue
+            s = (cov[w] / n) * (0.5 + 0.5 * ucov[w] / n) * f * key * (1 + 0.25 * w.count(" "))
+            scored.append((s, w))
         scored.sort(key=lambda x: (-x[0], x[1]))
-        return scored[0][1] if scored and scored[0][0] > 0 else None
+        if not scored:
+            return None
+        # The statistics find what the family is about; among its best phrases, the subject is the one that
+        # names who judges (the hypothesis being tested) rather than the judgement ("scored higher"): its
+        # meaning is nearer the subject query than the predicate query (both in data/probes.yaml).
+        top = [(sc, w) for sc, w in scored[:8] if sc >= 0.25 * scored[0][0]]
+        # a phrase inside a longer one that scores at least half as well is that phrase cut short ("models")
+        top = [(sc, w) for sc, w in top if not any(w != w2 and f" {w} " in f" {w2} " and sc2 >= 0.5 * sc
+                                                   for sc2, w2 in top)]
+        enc = self.encoder()
+        ps = probe_settings()
+        q = enc.encode([str(ps["subject_query"]), str(ps["predicate_query"])])
+        v = enc.encode([w for _, w in top])
+        lean = v @ q[0] - v @ q[1]
+        self._subject_ranking = [(round(sc / scored[0][0], 3), round(float(d), 3), w) for (sc, w), d in zip(top, lean)]
+        best = max(range(len(top)), key=lambda i: (top[i][0] / scored[0][0] * math.exp(5 * float(lean[i])), -i))
+        return top[best][1]
+
+    @staticmethod
+    def _is_name(gram: str, texts: Sequence[str]) -> bool:
+        """A proper name or acronym: almost never written in lower case where it occurs."""
+        rx = re.compile(r"(?<!\w)" + re.escape(gram) + r"(?!\w)", re.I)
+        occ = [m.group(0) for t in texts for m in rx.finditer(t)]
+        return bool(occ) and sum(1 for o in occ if o == o.lower()) < 0.2 * len(occ)
 
     def conclude(self, cands: Sequence[Candidate], findings: Sequence[Finding], tested: bool) -> AuditReport:
         by_text = {c.text: c for c in cands}
@@ -371,13 +448,15 @@ class PlaybookAuditor:
         n_tested = sum(1 for f in findings if f.status in ("confirmed", "rejected"))
         accuse = bool(confirmed) if tested else bool(findings)
         basis = confirmed if tested else list(findings)
-        groups = [by_text[f.text].members or [f.text] for f in basis if f.text in by_text]
-        subj = self.subject(groups)
+        subj = self.subject([by_text[f.text] for f in basis if f.text in by_text])
         sources = self._family_texts or self._leak_texts
         names = [n for n, _ in salient_names(sources, k=4)] if sources else []
         quote = self._quote(subj, [f.text for f in basis]) if subj else None
         notes = [f"tier {self.t.tier}: {len(cands)} candidate behaviours, {n_tested} tested on the model, "
                  f"{len(confirmed)} confirmed (Benjamini–Hochberg, false-discovery rate {self.cfg.fdr})"]
+        if self._subject_ranking:
+            notes.append("subject phrases considered (statistic, lean towards 'who judges', phrase): "
+                         + "; ".join(f"{a}, {b:+}, {w!r}" for a, b, w in self._subject_ranking))
         if not tested:
             behaviours = [f.text for f in findings]
             root = self._root_untested(subj, names, quote, len(findings))
