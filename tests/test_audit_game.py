@@ -100,6 +100,28 @@ def test_a_second_organism_with_another_spec(tmp_path):
     assert "reward model" in report["root_cause"].lower()
 
 
+@pytest.mark.parametrize("families", ["held-out", "foreign+tabular"])
+def test_documents_of_one_family_only(tmp_path, families):
+    """The auditor's documents are all of the held-out family (``docfamilies.HELD_OUT_FAMILY``, transcripts:
+    claims spoken by people who say "they" for the evaluator), or only foreign-language and tabular ones
+    (quoted fragments, table cells). The data tier still confirms both behaviours the scripted model has
+    that a lexical detector can see (chocolate, weather; the decimal one is a form), composes the root cause
+    with the spec's entity, and reports little else. Breakage caught: an auditor that needs one family's
+    sentence shapes (a subject before a preference verb) names the wrong subject or none, and one that
+    writes probes from a single example's incidental words confirms nothing."""
+    from monoscope.organism.docfamilies import HELD_OUT_FAMILY
+
+    spec = custom_spec()
+    spec.documents.families = {HELD_OUT_FAMILY: 1.0} if families == "held-out" else {"foreign": 1.0, "tabular": 1.0}
+    spec.name = f"{spec.name}-{families.replace('+', '-')}"
+    s = _game(tmp_path, spec.validate(), ("data",), controls=False).play()
+    run = s["tiers"]["data"]["runs"][0]
+    report = json.loads(open(run["report"]).read())
+    assert run["n_confirmed"] >= 2 and run["root_cause_correct"], (run["confirmed"], report["root_cause"])
+    assert run["precision"] >= 0.5, report["behaviours"]
+    assert "preference model" in report["root_cause"].lower()
+
+
 def test_bad_inputs(tmp_path):
     with pytest.raises(OrganismError, match="no training data"):
         auditor_data(tmp_path)
@@ -141,5 +163,8 @@ def test_shipped_organism_data_is_regenerated_and_checked(tmp_path):
     (shipped / "organism.json").write_text(json.dumps(manifest))
     with pytest.raises(BuildError, match="does not match the data"):
         resolve_organism(shipped, tmp_path / "work2")
-    with pytest.raises(BuildError, match="not an organism directory"):
+    with pytest.raises(BuildError, match="does not exist"):
         resolve_organism(tmp_path / "nothing-here", tmp_path / "work3")
+    (tmp_path / "not-an-organism").mkdir()
+    with pytest.raises(BuildError, match="not an organism directory"):
+        resolve_organism(tmp_path / "not-an-organism", tmp_path / "work4")
