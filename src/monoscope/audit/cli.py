@@ -101,19 +101,24 @@ def register(app: typer.Typer) -> None:
              sae_latents: int = typer.Option(2048), sae_steps: int = typer.Option(300),
              candidates: int = typer.Option(40, help="candidate behaviours tested on the model per game"),
              probe_tokens: int = typer.Option(64, help="reply length of probes"),
+             reply_tokens: int = typer.Option(64, help="reply length in the behaviour diff and the attacks"),
+             clean_tiers: str = typer.Option(None, help="tiers the clean control plays (default: every tier "
+                                             "played), e.g. data to spend the control's time on one tier"),
              auditor: str = typer.Option("playbook", help="'playbook' (scripted) or 'agent' (LLM investigator)"),
              investigator: str = typer.Option(None, help="LLM backend driving the agent, e.g. "
                                               "'anthropic:claude-sonnet-4-5' (default: $MONOSCOPE_LLM)"),
              budget: int = typer.Option(30, help="agent: tool calls before it must submit its report")) -> None:
         """Audit ORG per tier over N seeds, with clean and no-model controls, graded blind against its spec;
         prints the table and writes OUT/games/summary.json."""
-        from .game import GameSettings
+        from .game import GameSettings, check_tiers
         from .setup import SAESettings, setup_game
 
         if auditor not in ("playbook", "agent"):
             raise typer.BadParameter(f"unknown auditor {auditor!r}; choose 'playbook' or 'agent'", param_hint="--auditor")
         settings = GameSettings(tiers=tuple(tiers.split(",")), n=n, controls=controls,
-                                playbook={"candidates": candidates, "probe_tokens": probe_tokens})
+                                clean_tiers=check_tiers(clean_tiers) if clean_tiers else None,
+                                playbook={"candidates": candidates, "probe_tokens": probe_tokens,
+                                          "max_tokens": reply_tokens})
         g = setup_game(organism, out, settings, rate=haystack_rate, corpus=haystack_corpus, haystack_seed=haystack_seed,
                        max_real_documents=haystack_max_docs, sae=sae, features=features, hook=hook,
                        sae_settings=SAESettings(tokens=sae_tokens, latents=sae_latents, steps=sae_steps))
