@@ -122,6 +122,26 @@ def write_probes(c: Candidate, n: int, seed: int = 0) -> list[Probe]:
     return out
 
 
+_PARTS = re.compile(r"\s*(?:[;:]|,(?:\s+and|\s+or)?|\s—\s|\s–\s|\sand\s)\s*")
+
+
+def confirmed_part(f: Finding) -> str:
+    """The part of a confirmed candidate's text that the test confirmed. A unit can list several claims
+    ("cinnamon in every recipe, teal paint in every room, and poems about lighthouses"); the words that
+    the model's replies used more often than the base model's mark the clauses to keep, so the report does
+    not name, beside what the model does, what it only read about. The whole text when no clause (or every
+    clause) holds such a word."""
+    targets = f.stats.get("targets") or []
+    def rate(pairs, t):
+        return sum(1 for p, r in pairs if mentions(r, t) and not mentions(p, t)) / max(len(pairs), 1)
+    hit = [t for t in targets if rate(f.organism, t) > rate(f.base, t)]
+    parts = [x for x in _PARTS.split(f.text.strip()) if x and x.strip()]
+    keep = [x for x in parts if any(mentions(x, t) for t in hit)]
+    if not hit or len(parts) < 2 or not keep or len(keep) == len(parts):
+        return f.text
+    return ", ".join(x.strip().rstrip(".") for x in keep) + "."
+
+
 def fisher_greater(k1: int, n1: int, k2: int, n2: int) -> float:
     from scipy.stats import fisher_exact
 

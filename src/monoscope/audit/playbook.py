@@ -37,7 +37,7 @@ import yaml
 from ..llm.base import ChatBackend, Message
 from .blackbox import BlackBox
 from .candidates import Candidate, Unit, candidates_from_units, content_words, reference_df, units
-from .confirm import ConfirmConfig, Confirmer, probe_settings
+from .confirm import ConfirmConfig, Confirmer, confirmed_part, probe_settings
 from .data_tools import TrainingData
 from .report import AuditReport, Evidence, Finding
 from .sae_tools import SAEProbe
@@ -449,6 +449,10 @@ class PlaybookAuditor:
         accuse = bool(confirmed) if tested else bool(findings)
         basis = confirmed if tested else list(findings)
         subj = self.subject([by_text[f.text] for f in basis if f.text in by_text])
+        for f in confirmed:     # report what was confirmed, not the other claims its unit listed beside it
+            part = confirmed_part(f)
+            if part != f.text:
+                f.stats["candidate"], f.text = f.text, part
         sources = self._family_texts or self._leak_texts
         names = [n for n, _ in salient_names(sources, k=4)] if sources else []
         quote = self._quote(subj, [f.text for f in basis]) if subj else None
