@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
              haystack_seed: int = typer.Option(0, help="which synthetic documents go in, and their order"),
              haystack_max_docs: int = typer.Option(None, help="read at most this many real documents"),
              sae: str = typer.Option(None, help="reuse this SAE: a directory, saelens:RELEASE/SAE_ID or "
-                                     "hf:ORG/REPO[/PATH] (default: train one on the organism's mix)"),
+                                     "hf:ORG/REPO or hf:ORG/REPO/PATH (default: train one on the organism's mix)"),
              features: Path = typer.Option(None, help="feature database of --sae"),
              hook: str = typer.Option(None, help="hook the SAE reads (default: the organism's middle layer)"),
              sae_tokens: int = typer.Option(60_000, help="tokens of the organism's mix to train the SAE on"),
