@@ -243,3 +243,41 @@ def test_umap_map_when_asked(sae, store, tiny_lm, tmp_path):
     db = build_feature_db(sae, store, tmp_path / "u", lm=tiny_lm, progress=False, top_k=2, map_method="umap")
     pts = db.map_points()
     assert len(pts) == db.manifest["stats"]["alive"] and db.manifest["map"].startswith("umap")
+
+
+def test_first_positions_are_left_out_of_every_statistic(tiny_lm, tmp_path):
+    """A store without BOS starts every context with an ordinary token (the attention sink). With the
+    default exclude_first=1 no statistic may count it: densities and maxima equal brute force over the
+    other rows, no example peaks there, and the manifest says what was excluded. Broken (the old
+    behaviour): position 0 counted like any token."""
+    from tests.conftest import TEXT
+
+    words = TEXT.split()
+    path = tmp_path / "c.jsonl"
+    with open(path, "w") as f:
+        for i in range(60):
+            f.write(json.dumps({"text": " ".join(words[(i * 5 + j) % len(words)] for j in range(30))}) + "\n")
+    store = harvest(tiny_lm, tmp_path / "s", hooks=HOOK, corpus=str(path), n_tokens=1024, context_len=16,
+                    batch_size=8, shard_tokens=256, progress=False, add_bos=False).store
+    sae = ToyReluSAE.for_store(store, 24, hook=HOOK, density=0.1, seed=3)
+    x = torch.cat([torch.from_numpy(np.array(a)) for _, a, _ in store.iter_shards(HOOK)])
+    special = np.concatenate([np.asarray(store.shard_array(i, "special")) for i in range(len(store.manifest.shards))])
+    first = np.arange(len(special)) % 16 == 0
+    assert not special[first].all()  # position 0 holds ordinary tokens in this store
+    f_all = sae.encode(x)
+    kw = dict(lm=tiny_lm, progress=False, top_k=3, map_method="none", batch_tokens=64)
+    for n_first, excluded in ((1, special | first), (0, special)):
+        db = build_feature_db(sae, store, tmp_path / f"db{n_first}", exclude_first=n_first, **kw)
+        f = f_all.clone()
+        f[torch.from_numpy(excluded)] = 0
+        rows = {r["feature"]: r for r in db.query("SELECT feature, n_active, max_act FROM features")}
+        for j in range(24):
+            assert rows[j]["n_active"] == int((f[:, j] > 0).sum())
+            assert rows[j]["max_act"] == pytest.approx(float(f[:, j].max()), rel=1e-5)
+        assert db.manifest["excluded"]["first_positions"] == n_first
+        assert db.manifest["stats"]["tokens_counted"] == int((~excluded).sum())
+        peaks = [r["token_index"] for r in db.query("SELECT token_index FROM examples")]
+        if n_first:
+            assert all(p % 16 != 0 for p in peaks)
+    with pytest.raises(ValueError, match="exclude_first"):
+        IndexConfig(exclude_first=-1)

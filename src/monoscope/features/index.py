@@ -14,7 +14,8 @@ the number of tokens; it lives in torch tensors and is checkpointed after shards
   bucket (linear in [0, max], or equal-mass quantiles) is filled by sampling the reservoirs it covers
   weighted by their bins' counts.
 - **density, mean, histogram** — counts per fine bin (exact: the histogram the dashboard draws), number
-  of active tokens, sum of activations; special tokens (BOS) are excluded everywhere, as in training.
+  of active tokens, sum of activations; special tokens (BOS) and the first `exclude_first` positions of
+  every context (the attention sink) are excluded everywhere, as in training; the manifest says so.
 - **max activation** — the unit of steering clamps; also saved as `max_acts.safetensors` for `Steerer`.
 - **background contexts** — a few random windows with every feature's max in them (sparse), so the
   detection scorer has non-activating contexts without re-running the model.
@@ -78,6 +79,7 @@ class IndexConfig:
     n_background: int = 64                # random background windows (for detection scoring)
     background_len: int = 32
     seed: int = 0
+    exclude_first: int = 1                # leading positions of every context left out of all statistics
     # ---- per-feature post-processing (can differ on a resumed run without invalidating the state) ----
     n_buckets: int = 10                   # final activation buckets
     per_bucket: int = 2                   # samples shown per bucket
@@ -89,11 +91,13 @@ class IndexConfig:
     logit_norm: str = "final_norm"        # "final_norm" (apply γ of the final norm) or "none"
 
     _STATE_FIELDS = ("top_k", "window", "sample_window", "bins_per_octave", "octaves_below", "octaves_above",
-                     "samples_per_bin", "n_background", "background_len", "seed")
+                     "samples_per_bin", "n_background", "background_len", "seed", "exclude_first")
 
     def __post_init__(self) -> None:
         self.window = tuple(int(v) for v in self.window)          # type: ignore[assignment]
         self.sample_window = tuple(int(v) for v in self.sample_window)  # type: ignore[assignment]
+        if self.exclude_first < 0:
+            raise ValueError(f"exclude_first counts leading positions to leave out (≥ 0), got {self.exclude_first}")
         if self.top_k < 1 or self.n_buckets < 1 or self.per_bucket < 0 or self.samples_per_bin < 1:
             raise ValueError("top_k, n_buckets and samples_per_bin must be ≥ 1 (per_bucket ≥ 0)")
         if min(self.window + self.sample_window) < 0:
@@ -438,6 +442,19 @@ class _update_threads:
             torch.set_num_threads(self.n)
 
 
+def excluded_rows(special: np.ndarray, ctx_len: int, exclude_first: int) -> np.ndarray:
+    """Rows left out of the statistics: special tokens (BOS, separators, padding) and the first
+    `exclude_first` positions of every context (rows start at a context boundary).
+
+    The first position is the attention sink: its residual has an outsized norm whatever the token, so a
+    feature that fires there fires hugely, sets a meaningless max activation (the steering unit) and tops
+    every ranking. With a BOS-led store position 0 is the BOS, already special, and this changes nothing."""
+    out = np.asarray(special, dtype=bool).copy()
+    if exclude_first > 0:
+        out |= (np.arange(len(out)) % ctx_len) < exclude_first
+    return out
+
+
 def _batch_seed(seed: int, row0: int) -> int:
     return int(hashlib.blake2b(f"{seed}:{row0}".encode(), digest_size=7).hexdigest(), 16)
 
@@ -502,7 +519,7 @@ def run_pass(sae, store, hook: str, cfg: IndexConfig, state_path: Path | None, *
                 b = min(T, a + bt)
                 x = to_torch(np.array(acts[a:b]), dtype).to(device=device, dtype=torch.float32)
                 f = _encode(sae, x)
-                special = torch.from_numpy(np.array(special_all[a:b])).to(device)
+                special = torch.from_numpy(excluded_rows(np.array(special_all[a:b]), L, cfg.exclude_first)).to(device)
                 row0 = int(offsets[i]) + a
                 bg = None
                 if len(bg_starts):
@@ -988,6 +1005,10 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
                   "dtype": m.config.dtype},
         "other_sae": sae_info(other_sae) if other_sae is not None else None,
         "config": cfg.to_dict(),
+        "excluded": {"special_tokens": True, "first_positions": cfg.exclude_first,
+                     "note": f"special tokens (BOS, separators, padding) and the first {cfg.exclude_first} "
+                             f"position(s) of every {m.config.context_len}-token context (the attention sink) are "
+                             f"left out of every statistic: density, max activation, histograms, examples"},
         "stats": {"tokens_counted": state.n_tokens, "n_latents": n, "alive": int(alive.sum()),
                   "dead": int((~alive).sum()), "mean_l0": float(n_active.sum() / max(1, state.n_tokens)),
                   "postprocess_seconds": time.perf_counter() - t0},

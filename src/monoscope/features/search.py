@@ -9,7 +9,10 @@ and by explanation text.
   any negative) — e.g. remove generic features that fire on all text.
 - `by_token` / `by_explanation` need only the feature database.
 
-Special tokens (BOS, chat markers) are excluded from scores, as they are from the index and training.
+Special tokens (BOS, chat markers) and the first position of the prompt are excluded from scores by
+default, as they are from the index and training: the first position is the attention sink, whose
+residual has an outsized norm whatever the token, so features fire there at ~100× their usual level and
+swamp every ranking. `first_positions=0` keeps it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Sequence
 
 import torch
 
+from ..errors import UserError
 from .db import FeatureDB
 from .index import FeatureDBError
 
@@ -40,8 +44,8 @@ class Hit:
 class Encoded:
     ids: list[int]
     tokens: list[str]
-    acts: torch.Tensor               # [T, n] feature activations (0 on special tokens)
-    special: list[bool]
+    acts: torch.Tensor               # [T, n] feature activations (0 on excluded tokens)
+    special: list[bool]              # excluded from scores: special tokens and the first positions
 
 
 class FeatureSearch:
@@ -75,16 +79,22 @@ class FeatureSearch:
             return tok(text, add_special_tokens=False).input_ids
         return tok(prompt).input_ids
 
-    def encode(self, prompt: str | Sequence[int], chat: bool = False, max_tokens: int = 1024,
-               skip_first: int = 0) -> Encoded:
-        """Token ids, display text and feature activations of a prompt. Activations on special tokens are
-        zeroed (as in the index); `skip_first` also zeroes the first n ordinary tokens, whose residuals many
-        SAEs treat specially (position-1 features fire hugely there and swamp summed rankings)."""
-        ids = self.tokenize(prompt, chat)[:max_tokens]
+    def encode(self, prompt: str | Sequence[int], chat: bool = False, max_tokens: int | None = None,
+               skip_first: int = 0, first_positions: int = 1) -> Encoded:
+        """Token ids, display text and feature activations of a prompt. Activations on special tokens and on
+        the first `first_positions` positions (the attention sink) are zeroed, as in the index; `skip_first`
+        also zeroes the first n ordinary tokens. A prompt longer than the model's context (or `max_tokens`)
+        is refused, not cut."""
+        from ..steer.splice import check_length
+
+        ids = self.tokenize(prompt, chat)
         if not ids:
-            raise ValueError("empty prompt")
+            raise UserError("the prompt is empty: give some text to search with")
+        check_length(self.lm, len(ids))
+        if max_tokens is not None and len(ids) > max_tokens:
+            raise UserError(f"the prompt is {len(ids)} tokens; this search takes at most {max_tokens}")
         special_ids = set(self.lm.tokenizer.all_special_ids)
-        special = [i in special_ids for i in ids]
+        special = [i in special_ids or j < first_positions for j, i in enumerate(ids)]
         if skip_first > 0:
             ordinary = [j for j, s in enumerate(special) if not s][:skip_first]
             special = [s or j in ordinary for j, s in enumerate(special)]
@@ -134,12 +144,13 @@ class FeatureSearch:
 
     def active(self, prompt: str | Sequence[int], mode: str = "summed", k: int = 20, offset: int = 0,
                normalize: bool = False, chat: bool = False, exclude: Sequence[int] = (),
-               max_density: float | None = None, skip_first: int = 0) -> list[Hit]:
+               max_density: float | None = None, skip_first: int = 0, first_positions: int = 1) -> list[Hit]:
         """Features active on a prompt, ranked by summed (default) or single-token activation; pageable
         with `offset`. `normalize` ranks by activation relative to each feature's corpus max;
         `max_density` drops features that fire on more than that fraction of corpus tokens (dense
-        features otherwise top every summed ranking); `skip_first` ignores the first n ordinary tokens."""
-        enc = self.encode(prompt, chat, skip_first=skip_first)
+        features otherwise top every summed ranking); `skip_first` ignores the first n ordinary tokens;
+        `first_positions=0` keeps the first position (excluded by default: the attention sink)."""
+        enc = self.encode(prompt, chat, skip_first=skip_first, first_positions=first_positions)
         score, pos = self.scores(enc, mode, normalize)
         if len(exclude):
             score[torch.as_tensor(list(exclude), dtype=torch.long)] = 0
@@ -160,16 +171,19 @@ class FeatureSearch:
             self._dens = np.array([r["density"] for r in rows], dtype=np.float64)
         return self._dens
 
-    def per_token(self, prompt: str | Sequence[int], features: Sequence[int], chat: bool = False) -> dict:
-        """Per-token activations of chosen features: {"tokens": [...], "features": [...], "acts": [T][F]}."""
+    def per_token(self, prompt: str | Sequence[int], features: Sequence[int], chat: bool = False,
+                  first_positions: int = 1) -> dict:
+        """Per-token activations of chosen features: {"tokens": [...], "features": [...], "acts": [T][F],
+        "excluded": [T]} (excluded tokens — special, first positions — read 0)."""
         feats = [self._check(f) for f in features]
-        enc = self.encode(prompt, chat)
-        return {"tokens": enc.tokens, "ids": enc.ids, "features": feats,
+        enc = self.encode(prompt, chat, first_positions=first_positions)
+        return {"tokens": enc.tokens, "ids": enc.ids, "features": feats, "excluded": enc.special,
                 "acts": enc.acts[:, feats].tolist() if feats else [[] for _ in enc.ids]}
 
     def contrast(self, positives: Sequence[str], negatives: Sequence[str] = (), mode: str = "summed",
                  require_all: bool = True, negative_mode: str = "subtract", k: int = 20,
-                 normalize: bool = False, max_density: float | None = None, skip_first: int = 0) -> list[Hit]:
+                 normalize: bool = False, max_density: float | None = None, skip_first: int = 0,
+                 first_positions: int = 1) -> list[Hit]:
         """Features for what the positive prompts share and the negatives lack.
 
         score = mean over positives − mean over negatives (`negative_mode="subtract"`), or features active
@@ -177,16 +191,16 @@ class FeatureSearch:
         positive prompt (the intersection).
         """
         if not positives:
-            raise ValueError("contrast needs at least one positive prompt")
+            raise UserError("contrast needs at least one positive prompt (the texts the features must share)")
         if negative_mode not in ("subtract", "exclude"):
             raise ValueError(f"negative_mode must be 'subtract' or 'exclude', got {negative_mode!r}")
-        pos = torch.stack([self.scores(self.encode(p, skip_first=skip_first), mode, normalize)[0] for p in positives])
+        enc = lambda p: self.encode(p, skip_first=skip_first, first_positions=first_positions)  # noqa: E731
+        pos = torch.stack([self.scores(enc(p), mode, normalize)[0] for p in positives])
         score = pos.mean(0)
         if require_all:
             score = torch.where((pos > 0).all(0), score, torch.zeros_like(score))
         if negatives:
-            neg = torch.stack([self.scores(self.encode(p, skip_first=skip_first), mode, normalize)[0]
-                               for p in negatives])
+            neg = torch.stack([self.scores(enc(p), mode, normalize)[0] for p in negatives])
             if negative_mode == "subtract":
                 score = score - neg.mean(0)
             else:

@@ -62,37 +62,46 @@ class AttributionResult:
 def attribute(steerer: Steerer, input_ids: torch.Tensor, metric: Metric, top: int = 50,
               ablate_top: int | None = None, batch_size: int = 16,
               positions: Sequence[int] | None = None) -> AttributionResult:
-    """Attribution for every active feature in one backward pass; true ablation for the top ones."""
+    """Attribution for every active feature in one backward pass; true ablation for the top ones.
+
+    Works in any model dtype and on any device: the residual is taken as an fp32 leaf (so the gradient is
+    exact enough to rank features), handed back to the model in the model's own dtype, and every result is
+    moved to the CPU before it becomes numpy.
+    """
     sae, lm = steerer.sae, steerer.lm
     if sae is None:
         raise ValueError("attribution needs an SAE")
     ids = input_ids.to(lm.device)[:1]
+    steerer.check_length(ids)
     store: dict[str, torch.Tensor] = {}
 
     def leaf(x: torch.Tensor) -> torch.Tensor:
-        x = x.detach().float().requires_grad_(True)
-        store["x"] = x
-        return x
+        xf = x.detach().float().requires_grad_(True)
+        store["x"] = xf
+        return xf.to(x.dtype)  # the model continues in its own dtype (bf16 models); the leaf keeps fp32
 
     with torch.enable_grad(), lm.hooked.hooks({steerer.hook: leaf}):
         m = metric(lm.model(input_ids=ids, use_cache=False).logits.float()).sum()
         m.backward()
-    x, g = store["x"].detach()[0], store["x"].grad[0]              # [T, d]
+    x, g = store["x"].detach()[0], store["x"].grad[0].float()     # [T, d]
     with torch.no_grad():
-        f = sae.encode(x)                                          # [T, n]
+        f = sae.encode(x).float()                                  # [T, n]
         if positions is not None:
-            keep = torch.zeros(f.shape[0], dtype=torch.bool)
-            keep[list(positions)] = True
+            keep = torch.zeros(f.shape[0], dtype=torch.bool, device=f.device)
+            keep[torch.as_tensor(list(positions), dtype=torch.long, device=f.device)] = True
             f = f * keep[:, None]
-        attr = (f * (g @ sae.W_dec.float().T)).sum(0)             # [n]
+        W = sae.W_dec.detach().to(device=g.device, dtype=torch.float32)
+        attr = (f * (g @ W.T)).sum(0)                              # [n]
         act = f.sum(0)
     active = torch.nonzero(act > 0, as_tuple=True)[0]
     order = active[torch.argsort(attr[active].abs(), descending=True)][:top]
-    result = AttributionResult(order.numpy(), attr[order].numpy(), act[order].numpy(), None, float(m.detach()))
+    clean = float(m.detach())
+    result = AttributionResult(order.cpu().numpy(), attr[order].cpu().numpy(), act[order].cpu().numpy(), None,
+                               clean)
     n_ablate = len(order) if ablate_top is None else min(ablate_top, len(order))
     if n_ablate:
         result.ablation = ablation_effects(steerer, ids, metric, order[:n_ablate].tolist(), batch_size,
-                                           positions, float(m.detach()))
+                                           positions, clean)
         if n_ablate < len(order):
             result.features, result.attribution, result.activation = (
                 result.features[:n_ablate], result.attribution[:n_ablate], result.activation[:n_ablate])
@@ -110,5 +119,5 @@ def ablation_effects(steerer: Steerer, ids: torch.Tensor, metric: Metric, featur
         chunk = features[i:i + batch_size]
         batch = ids.expand(len(chunk), -1)
         edit = Intervention(chunk, value=0.0, positions=positions, per_row=True)
-        out.append(metric(steerer.logits(batch, [edit])).cpu().numpy() - clean)
+        out.append(metric(steerer.logits(batch, [edit])).float().cpu().numpy() - clean)
     return np.concatenate(out) if out else np.zeros(0)
