@@ -66,21 +66,45 @@ def register(app: typer.Typer) -> None:
     def attribute(prompt: str = typer.Argument(...), good: str = typer.Option(..., help="token whose logit goes up"),
                   bad: str = typer.Option(..., help="token whose logit goes down"),
                   sae: Path = typer.Option(...), model: str = typer.Option("smollm2-135m"),
-                  top: int = typer.Option(20), device: str = typer.Option("cpu")) -> None:
+                  features: Path = typer.Option(None, help="the SAE's feature database, for feature text "
+                                                           "(default: found beside the SAE)"),
+                  top: int = typer.Option(20, help="rows shown (the top features by |attribution|)"),
+                  ablate: int = typer.Option(48, help="features ablated to measure the correlations: a third by "
+                                                      "|attribution|, a third by activation, the rest at random"),
+                  device: str = typer.Option("cpu")) -> None:
         """Attribute logit(good) − logit(bad) at the last token to SAE features; compare with true ablation."""
+        from ..features.search import feature_text, find_feature_db
         from .attribution import attribute as run, logit_diff
 
         st = _steerer(model, sae, None, device)
-        ids = st.lm.tokenizer(prompt, return_tensors="pt").input_ids
-        res = run(st, ids, logit_diff(st.lm.tokenizer, good, bad), top=top)
-        t = Table(title=f"metric logit({good!r}) − logit({bad!r}) = {res.metric_clean:.3f}")
-        for c in ("feature", "attribution", "ablation effect", "activation"):
-            t.add_column(c, justify="right")
-        for r in res.rows(top):
-            t.add_row(str(r["feature"]), f"{r['attribution']:.4f}",
+        db_path = features or find_feature_db(sae, st.sae)
+        db = None
+        if db_path is not None:
+            from ..features.db import FeatureDB
+            db = FeatureDB(db_path)
+            db.check_sae(st.sae)
+        tok = st.lm.tokenizer
+        for t in (good, bad):
+            if not tok(t, add_special_tokens=False).input_ids:
+                raise typer.BadParameter(f"{t!r} has no tokens; give a token such as ' Paris'")
+        ids = tok(prompt, return_tensors="pt").input_ids
+        metric = logit_diff(tok, good, bad)
+        sink = ((db.manifest.get("excluded") or {}).get("sink_norm") if db is not None else None)
+        shown = run(st, ids, metric, top=top, sink_norm=sink)
+        fair = run(st, ids, metric, top=max(ablate, 3), selection="balanced", sink_norm=sink)
+        text = feature_text(shown.features.tolist(), st.lm, st.sae, db)
+        t = Table(title=f"metric logit({good!r}) − logit({bad!r}) = {shown.metric_clean:.3f}")
+        for c in ("feature", "text", "attribution", "ablation effect", "activation"):
+            t.add_column(c, justify="left" if c == "text" else "right", overflow="fold")
+        for r in shown.rows(top):
+            t.add_row(str(r["feature"]), text.get(r["feature"], ""), f"{r['attribution']:.4f}",
                       "" if r["ablation"] is None else f"{-r['ablation']:.4f}", f"{r['activation']:.3f}")
         console.print(t)
-        corr = res.correlations()
+        corr = fair.correlations()
         if corr:
-            console.print(f"correlation with true ablation: attribution {corr['attribution']:.2f}, "
+            console.print(f"correlation with true ablation over {len(fair.features)} of the {fair.n_active} active "
+                          f"features (chosen by neither score alone): attribution {corr['attribution']:.2f}, "
                           f"activation {corr['activation']:.2f} (paper: 0.81 and 0.12)")
+        if db is None:
+            console.print("(no feature database found beside the SAE: feature text is the tokens each feature "
+                          "promotes; pass --features DB for its top examples)")

@@ -66,6 +66,30 @@ def check_length(lm: LoadedModel, n_tokens: int, extra: int = 0, what: str = "pr
                                  f"tokens: shorten it to at most {limit - extra} tokens")
 
 
+def excluded_positions(ids: Sequence[int], norms: Sequence[float] | torch.Tensor, special_ids: Sequence[int],
+                       skip_first: int = 1, sink_ratio: float = 10.0, sink_norm: float | None = None) -> list[bool]:
+    """Which positions of a sequence feature rankings leave out (the same rule as the feature database):
+    special tokens, the first `skip_first` ordinary tokens, and attention sinks — residual norm over
+    `sink_norm` (the database's threshold) or else `sink_ratio` × the median norm of the other tokens.
+
+    The first position is the attention sink: its residual norm is ~100× the rest whatever the token, so
+    features fire there at ~100× their usual level and top every ranking by activation."""
+    special = set(int(i) for i in special_ids)
+    out = [int(i) in special for i in ids]
+    if skip_first > 0:
+        ordinary = [j for j, e in enumerate(out) if not e][:skip_first]
+        out = [e or j in ordinary for j, e in enumerate(out)]
+    if sink_ratio:
+        n = torch.as_tensor(norms, dtype=torch.float32).reshape(-1).cpu()
+        limit = sink_norm
+        if limit is None:
+            rest = n[~torch.tensor(out, dtype=torch.bool)] if len(out) else n
+            limit = float(sink_ratio * rest.median()) if len(rest) >= 3 else None
+        if limit is not None:
+            out = [e or bool(v > limit) for e, v in zip(out, n)]
+    return out
+
+
 def chat_ids(lm: LoadedModel, user: str | list[dict], system: str | None = None,
              prefill: str | None = None) -> torch.Tensor:
     """Token ids of a chat prompt through the model's own template, ending inside the assistant turn."""

@@ -195,10 +195,9 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
     @app.get("/search", response_class=HTMLResponse)
     def search(q: str = "", prompt: str = "", negatives: str = "", mode: str = "summed", require_all: str = "",
                side: str = "input", k: str | None = None,
-               max_density: str = "", skip_first: str = "", keep_first: str = ""):
+               max_density: str = "", skip_first: str = ""):
         return page("search.html", **search_context(q, prompt, negatives, mode, bool(require_all), side,
-                                                     _int(k, "k", 30, 1, 500), max_density, skip_first,
-                                                     bool(keep_first)))
+                                                     _int(k, "k", 30, 1, 500), max_density, skip_first))
 
     @app.get("/map", response_class=HTMLResponse)
     def feature_map(highlight: str | None = None):
@@ -246,9 +245,9 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
     @app.get("/api/search")
     def api_search(q: str = "", prompt: str = "", negatives: str = "", mode: str = "summed", require_all: str = "",
                    side: str = "input", k: str | None = None,
-                   max_density: str = "", skip_first: str = "", keep_first: str = ""):
+                   max_density: str = "", skip_first: str = ""):
         ctx = search_context(q, prompt, negatives, mode, bool(require_all), side, _int(k, "k", 30, 1, 500),
-                             max_density, skip_first, bool(keep_first))
+                             max_density, skip_first)
         return JSONResponse(_jsonable({k: v for k, v in ctx.items() if k.endswith("hits")}))
 
     @app.get("/api/map")
@@ -258,10 +257,10 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
     @app.get("/api/inspect")
     def api_inspect(prompt: str, features: str = "", chat: str = "", keep_first: str = ""):
         dash.need_model()
-        first = 0 if keep_first else 1
+        kw = _sink_options(bool(keep_first))
         feats = _features(features, dash.db) or [h.feature for h in dash.search.active(
-            prompt, k=8, chat=bool(chat), first_positions=first)]
-        return JSONResponse(_jsonable(dash.search.per_token(prompt, feats, bool(chat), first_positions=first)))
+            prompt, k=8, chat=bool(chat), **kw)]
+        return JSONResponse(_jsonable(dash.search.per_token(prompt, feats, bool(chat), **kw)))
 
     @app.get("/healthz")
     def healthz():
@@ -272,14 +271,13 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         return Response(status_code=204)
 
     # ---- helpers using the dashboard state --------------------------------------------------------------
-    def search_context(q, prompt, negatives, mode, require_all, side, k, max_density="", skip_first="",
-                       keep_first: bool = False) -> dict:
+    def search_context(q, prompt, negatives, mode, require_all, side, k, max_density="", skip_first="") -> dict:
         md = _float(max_density, "max density", -1.0)
         md = None if md < 0 else md
-        skip = _int(skip_first, "skip_first", 0, 0, 64)
+        skip = _int(skip_first, "skip_first", 1, 0, 64)
         ctx: dict[str, Any] = {"q": q, "prompt": prompt, "negatives": negatives, "mode": mode,
                                "require_all": require_all, "side": side, "k": k, "max_density": max_density,
-                               "skip_first": skip, "keep_first": keep_first,
+                               "skip_first": skip,
                                "text_hits": None, "token_hits": None, "prompt_hits": None}
         if mode not in ("summed", "token"):
             raise DashboardError(f"mode must be 'summed' or 'token', got {mode!r}")
@@ -295,27 +293,27 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         if prompt.strip():
             dash.need_model()
             negs = [n for n in negatives.splitlines() if n.strip()]
-            first = 0 if keep_first else 1
+            sink = 10.0 if skip else 0.0  # "ignore the first 0 tokens" keeps the attention sinks too
             positives = [p for p in prompt.split("\n---\n") if p.strip()]
             with dash.lock:
                 if len(positives) == 1 and not negs:
                     hits = dash.search.active(positives[0], mode=mode, k=k, max_density=md, skip_first=skip,
-                                              first_positions=first)
+                                              sink_ratio=sink)
                 else:
                     hits = dash.search.contrast(positives, negs, mode=mode, require_all=require_all or
                                                 len(positives) > 1, k=k, max_density=md, skip_first=skip,
-                                                first_positions=first)
+                                                sink_ratio=sink)
             ctx["prompt_hits"] = [h.to_dict() for h in hits]
             for h in ctx["prompt_hits"]:
                 h["token"] = None if h["token"] is None else token_spans([h["token"]], None, 1)[0]["text"]
         return ctx
 
     def inspect_rows(prompt: str, feats: list[int], chat: bool, keep_first: bool = False) -> list[dict]:
-        first = 0 if keep_first else 1
+        kw = _sink_options(keep_first)
         with dash.lock:
             if not feats:
-                feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat, first_positions=first)]
-            out = dash.search.per_token(prompt, feats, chat, first_positions=first)
+                feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat, **kw)]
+            out = dash.search.per_token(prompt, feats, chat, **kw)
         meta = {r["feature"]: r for r in dash.db.list_features(ids=feats, limit=len(feats))} if feats else {}
         rows = []
         for j, f in enumerate(feats):
@@ -341,6 +339,12 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
                 "chat": chat}
 
     return app
+
+
+def _sink_options(keep_first: bool) -> dict:
+    """Search options for the inspector's "keep the first token" box: by default the first token and
+    attention sinks are left out of rankings (they swamp them), ticked they count like any token."""
+    return {"skip_first": 0, "sink_ratio": 0.0} if keep_first else {"skip_first": 1, "sink_ratio": 10.0}
 
 
 async def _form(request: Request) -> dict[str, str]:
