@@ -122,8 +122,9 @@ class FeatureSearch:
     def scores(self, enc: Encoded, mode: str = "summed", normalize: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(score [n], position of each feature's max [n]) for one encoded prompt."""
         f = enc.acts
-        if normalize:
-            f = f / self._max_acts().clamp_min(1e-12)
+        if normalize:  # features that never fired on the indexed corpus have no scale: they score 0
+            ma = self._max_acts()
+            f = torch.where(ma > 0, f / ma.clamp_min(1e-12), torch.zeros_like(f))
         peak_val, pos = f.max(0)
         if mode == "summed":
             return f.sum(0), pos
@@ -215,6 +216,31 @@ class FeatureSearch:
             else:
                 score = torch.where((neg > 0).any(0), torch.zeros_like(score), score)
         return self._hits(self._density_filter(score, max_density), None, None, k)
+
+    def assistant_token_scan(self, queries: Sequence[str], threshold: float = 0.9) -> list[Hit]:
+        """Features active on more than `threshold` of the tokens that open the assistant turn (what the
+        chat template writes after the user's message), pooled over generic queries: what the persona
+        carries into every answer, the auditing paper's assistant-token scan. Score = the fraction."""
+        tok = self.lm.tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise UserError(f"{self.lm.name} has no chat template: the assistant-token scan needs chat turns")
+        counts, total = None, 0
+        for q in queries:
+            msgs = [{"role": "user", "content": q}]
+            full = tok(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
+                       add_special_tokens=False).input_ids
+            user = tok(tok.apply_chat_template(msgs, tokenize=False), add_special_tokens=False).input_ids
+            enc = self.encode(full)
+            rows = [j for j in range(len(user), len(full)) if not enc.special[j]] or [len(full) - 1]
+            active = (enc.acts[rows] > 0).sum(0)
+            counts = active if counts is None else counts + active
+            total += len(rows)
+        if counts is None:
+            raise UserError("the assistant-token scan needs at least one query")
+        frac = counts.float() / total
+        keep = torch.nonzero(frac > threshold).flatten()
+        keep = keep[torch.argsort(frac[keep], descending=True, stable=True)]
+        return [Hit(int(i), float(frac[i])) for i in keep]
 
     def _check(self, f) -> int:
         if self.db is not None:
