@@ -19,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 def _register() -> None:
     # Each stage module owns its command(s); importing it here keeps this file a table of contents.
     from . import demo
+    from .analyze import cli as analyze_cli
     from .audit import cli as audit_cli
     from .distributed import cli as distributed_cli
     from .features import cli as features_cli
@@ -38,6 +39,7 @@ def _register() -> None:
     steer_cli.register(app)
     audit_cli.register(app)
     llm_cli.register(app)
+    analyze_cli.register(app)
     demo.register(app)
 
 
