@@ -142,6 +142,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="bind address (keep it local: the server runs models)"),
         port: int = typer.Option(8000),
         device: str = typer.Option("cpu"),
+        compare: list[Path] = typer.Option(None, "--compare", help="another SAE on the same hook (repeat): feature "
+                                                                   "pages list its nearest features by decoder "
+                                                                   "cosine (splitting across widths)"),
     ) -> None:
         """Start the feature dashboard."""
         from ..ui import serve as run
@@ -163,12 +166,20 @@ def register(app: typer.Typer) -> None:
                     lm = load(model or fdb.manifest["model"]["name"], device=device)
             elif not no_model:
                 console.print("no SAE given (--sae): serving the database only; prompt tools are disabled")
+            others = []
+            for c in compare or []:
+                if sae_obj is None:
+                    raise FeatureDBError("--compare needs this database's SAE loaded (give --sae, not --no-model)")
+                from .search import find_feature_db
+                other = load_sae(c, device=device)
+                odb = find_feature_db(Path(c), other)
+                others.append((Path(c).name, other, FeatureDB(odb) if odb is not None else None))
         except (FeatureDBError, ValueError) as e:
             _fail(e)
         if host not in ("127.0.0.1", "localhost", "::1"):
             console.print(f"[yellow]warning: binding {host} exposes a server that runs models to the network[/yellow]")
         console.print(f"dashboard: http://{host}:{port}/  ({fdb})")
-        run(fdb, host=host, port=port, lm=lm, sae=sae_obj, llm=llm)
+        run(fdb, host=host, port=port, lm=lm, sae=sae_obj, llm=llm, compare=others or None)
 
     @app.command("export-html")
     def export_html(

@@ -23,6 +23,9 @@ from .render import (CSP, STATIC, density_svg, environment, example_view, featur
                      token_spans)
 
 
+INSPECT_MAX_DENSITY = 0.1  # the inspector's automatic choice skips features on more than 10% of tokens
+
+
 class DashboardError(Exception):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
@@ -33,10 +36,12 @@ class Dashboard:
     """The state behind the app: the database, and optionally the model + SAE (prompts, steering) and an
     LLM backend (on-demand explanations)."""
 
-    def __init__(self, db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False):
+    def __init__(self, db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False,
+                 compare: list[tuple[str, Any, Any]] | None = None):
         from ..features import FeatureDB
 
         self.db = db if isinstance(db, FeatureDB) else FeatureDB(db)
+        self.cross = None
         self.lm, self.sae, self.llm_spec = lm, sae, llm
         self.search = None
         self.steerer = None
@@ -51,6 +56,12 @@ class Dashboard:
             self.search = FeatureSearch(lm, sae, self.db, allow_mismatch=allow_mismatch)
             self.steerer = Steerer(lm, sae, hook=self.search.hook, max_acts=self.db.max_acts().float(),
                                    allow_mismatch=allow_mismatch)
+        if compare:
+            if sae is None:
+                raise ValueError("cross-SAE neighbours (compare=...) need this database's SAE (sae=...)")
+            from .analyses import CrossSAE
+
+            self.cross = CrossSAE(sae, list(compare))  # SAEs of another hook: refused here, by name
 
     @property
     def has_model(self) -> bool:
@@ -94,16 +105,19 @@ def _features(value: str | None, db) -> list[int]:
     return out[:32]
 
 
-def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False):
+def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False,
+               compare: list[tuple[str, Any, Any]] | None = None):
     """The FastAPI app over a feature database (path or FeatureDB); `lm` + `sae` enable prompts/steering,
-    `llm` (a backend spec or object) enables the "explain" button."""
+    `llm` (a backend spec or object) enables the "explain" button, `compare` — (label, SAE, its database or
+    None) of other SAEs on the same hook — adds cross-SAE decoder neighbours to feature pages."""
     from fastapi import FastAPI
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
     from ..features.index import FeatureDBError
     from ..llm import LLMError
+    from . import analyses
 
-    dash = db if isinstance(db, Dashboard) else Dashboard(db, lm, sae, llm, allow_mismatch)
+    dash = db if isinstance(db, Dashboard) else Dashboard(db, lm, sae, llm, allow_mismatch, compare)
     env = environment()
     app = FastAPI(title="monoscope", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dashboard = dash
@@ -166,12 +180,31 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
     @app.get("/", response_class=HTMLResponse)
     def index(order: str = "density", offset: str | None = None):
         off = _int(offset, "offset", 0, 0)
-        return page("index.html", **summary_context(dash.db, order, off, 100))
+        return page("index.html", **summary_context(dash.db, order, off, 100), analyses=analyses.listing(dash.db))
 
     @app.get("/feature/{feature}", response_class=HTMLResponse)
     def feature_page(feature: str):
         f = dash.db.check_feature(_int(feature, "feature id"))
-        return page("feature.html", **feature_context(dash.db, f))
+        return page("feature.html", **feature_context(dash.db, f), **feature_extras(f))
+
+    @app.get("/analyses", response_class=HTMLResponse)
+    def analyses_page():
+        return page("analyses.html", analyses=analyses.listing(dash.db))
+
+    @app.get("/analyses/{name}", response_class=HTMLResponse)
+    def analysis_page(name: str):
+        return page("analysis.html", **analyses.page_context(dash.db, name))
+
+    @app.get("/analysis-plot/{name}.png")
+    def analysis_plot(name: str):
+        ctx = analyses.page_context(dash.db, name)
+        if not ctx["has_plot"]:
+            raise DashboardError(f"the {name} analysis has no plot", 404)
+        return FileResponse(analyses.results_dir(dash.db) / ctx["r"]["plot"], media_type="image/png")
+
+    @app.get("/api/analyses")
+    def api_analyses():
+        return JSONResponse(_jsonable({n: r for n, r in analyses.load(dash.db).items()}))
 
     @app.get("/plot/{feature}.png")
     def plot(feature: str):
@@ -259,7 +292,7 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         dash.need_model()
         kw = _sink_options(bool(keep_first))
         feats = _features(features, dash.db) or [h.feature for h in dash.search.active(
-            prompt, k=8, chat=bool(chat), **kw)]
+            prompt, k=8, chat=bool(chat), max_density=INSPECT_MAX_DENSITY, **kw)]
         return JSONResponse(_jsonable(dash.search.per_token(prompt, feats, bool(chat), **kw)))
 
     @app.get("/healthz")
@@ -271,6 +304,10 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         return Response(status_code=204)
 
     # ---- helpers using the dashboard state --------------------------------------------------------------
+    def feature_extras(f: int) -> dict:
+        return {"analysis_notes": analyses.notes_for(dash.db, f),
+                "cross_saes": dash.cross.neighbours(f) if dash.cross is not None else []}
+
     def search_context(q, prompt, negatives, mode, require_all, side, k, max_density="", skip_first="") -> dict:
         md = _float(max_density, "max density", -1.0)
         md = None if md < 0 else md
@@ -311,8 +348,9 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
     def inspect_rows(prompt: str, feats: list[int], chat: bool, keep_first: bool = False) -> list[dict]:
         kw = _sink_options(keep_first)
         with dash.lock:
-            if not feats:
-                feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat, **kw)]
+            if not feats:  # the 8 most active, leaving out near-always-on features (they top every prompt)
+                feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat, max_density=INSPECT_MAX_DENSITY,
+                                                               **kw)]
             out = dash.search.per_token(prompt, feats, chat, **kw)
         meta = {r["feature"]: r for r in dash.db.list_features(ids=feats, limit=len(feats))} if feats else {}
         rows = []
@@ -386,11 +424,12 @@ def _jsonable(o):
 
 
 def serve(db, host: str = "127.0.0.1", port: int = 8000, lm=None, sae=None, llm: Any = None,
-          allow_mismatch: bool = False, log_level: str = "warning") -> None:
+          allow_mismatch: bool = False, log_level: str = "warning",
+          compare: list[tuple[str, Any, Any]] | None = None) -> None:
     """Run the dashboard (blocking)."""
     import uvicorn
 
-    app = create_app(db, lm=lm, sae=sae, llm=llm, allow_mismatch=allow_mismatch)
+    app = create_app(db, lm=lm, sae=sae, llm=llm, allow_mismatch=allow_mismatch, compare=compare)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
