@@ -33,10 +33,9 @@ from pathlib import Path
 def worker(a) -> None:
     import torch
 
-    from monoscope.distributed import comm
-    from monoscope.distributed.trainer import DistributedTrainer
+    from monoscope import comm
     from monoscope.sae.config import SAEConfig
-    from monoscope.sae.trainer import TrainConfig
+    from monoscope.sae.trainer import TrainConfig, Trainer
     from monoscope.store.reader import ActivationStore
 
     env = comm.init_from_env("cuda" if a.cuda else "cpu")
@@ -47,7 +46,7 @@ def worker(a) -> None:
         cfg = SAEConfig("topk", d_in=store.d_model, n_latents=a.n_latents, k=a.k)
         tcfg = TrainConfig(steps=a.warmup + a.timed, batch_size=a.batch_size, lr=1e-3, progress=False,
                            log_every=10 ** 9, checkpoint_every=0, device=str(env.device))
-        tr = DistributedTrainer(store, cfg, tcfg, None, mode=a.mode, env=env)
+        tr = Trainer(store, cfg, tcfg, None, strategy=a.mode)
         tr.run(stop_after=a.warmup, gather=False)
         if env.device.type == "cuda":
             torch.cuda.synchronize()

@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--dtype", default="bfloat16", help="storage dtype (the default store is bfloat16)")
     args = ap.parse_args()
 
     lm = load(args.model, device=args.device)
@@ -62,11 +63,14 @@ def main() -> None:
         bare.append(bare_forward_tok_s(lm, hook, contexts, args.batch_size))
         with tempfile.TemporaryDirectory() as tmp:
             res = harvest(lm, tmp, hooks=hook, n_tokens=n_ctx * args.context_len, context_len=args.context_len,
-                          batch_size=args.batch_size, progress=False)
+                          batch_size=args.batch_size, progress=False, dtype=args.dtype)
             ours.append(res.tokens_per_second)
     b, o = max(bare), max(ours)
-    print(f"device: {args.device} ({torch.get_num_threads()} threads)   model: {args.model}   hook: {hook}   "
-          f"tokens: {n_ctx * args.context_len:,}   dtype: {next(lm.model.parameters()).dtype}")
+    import os
+
+    print(f"device: {args.device} ({torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f})   "
+          f"model: {args.model}   hook: {hook}   tokens: {n_ctx * args.context_len:,}   model dtype: "
+          f"{next(lm.model.parameters()).dtype}   store dtype: {args.dtype}")
     print(f"bare forward through layers 0..{lm.hooked.parse(hook).layer}: {b:,.0f} tok/s")
     print(f"monoscope harvest (tokenise + forward + copy + write + checksum): {o:,.0f} tok/s")
     print(f"ratio harvest / bare forward: {o / b:.3f}   (target ≥ 0.9)")

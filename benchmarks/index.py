@@ -54,6 +54,26 @@ def index_pass(sae, store, hook: str, batch_tokens: int, device: str, out: Path,
     return res
 
 
+def random_relu_sae(store, n_latents: int, hook: str, density: float, seed: int = 0, sample_rows: int = 4096):
+    """A `monoscope.sae` ReLU SAE with random unit directions, each bias set so the feature fires on about
+    `density` of a sample of the store's rows: an index-speed workload with a realistic sparsity (the
+    index's cost depends on how many activations are non-zero, not on what they mean)."""
+    import numpy as np
+
+    from monoscope.sae import SAEConfig, build_sae
+
+    sae = build_sae(SAEConfig("relu", d_in=store.d_model, n_latents=n_latents, hook=hook,
+                              model=store.manifest.config.model, decoder_init_norm=1.0))
+    sae.init_weights(torch.Generator().manual_seed(seed))
+    rows = np.sort(np.random.default_rng(seed).choice(store.n_tokens, size=min(sample_rows, store.n_tokens),
+                                                      replace=False))
+    with torch.no_grad():
+        pre = store.get(hook, rows) @ sae.W_enc.T
+        k = min(pre.shape[0], max(1, int(round((1 - density) * pre.shape[0]))))
+        sae.b_enc.copy_(-pre.kthvalue(k, dim=0).values)
+    return sae.eval().requires_grad_(False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
@@ -77,7 +97,6 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from monoscope.features.index import auto_batch_tokens, build_feature_db, load_sae
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.store import ActivationStore, harvest
 
     tmp = Path(tempfile.mkdtemp(prefix="monoscope-bench-index-"))
@@ -92,7 +111,7 @@ def main() -> None:
         sae = load_sae(args.sae, device=args.device)
         hook = getattr(sae.cfg, "hook", hook)
     else:
-        sae = ToyReluSAE.for_store(store, args.n_latents, hook=hook, density=args.density).to(args.device)
+        sae = random_relu_sae(store, args.n_latents, hook, args.density).to(args.device)
     n = int(sae.W_dec.shape[0])
     bt = args.batch_tokens or auto_batch_tokens(n, store.manifest.config.context_len)
     print(f"store: {store.n_tokens:,} tokens of {store.manifest.config.model} at {hook}, {store.manifest.config.dtype}; "

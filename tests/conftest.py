@@ -96,3 +96,50 @@ def tiny_chat_lm():
 
     tok = make_chat_tokenizer()
     return from_model(make_tiny_llama(len(tok), seed=1), tok, name="tiny-chat")
+
+
+def random_sae(d_in: int, n_latents: int, hook: str, seed: int = 0, model: str | None = None,
+               init_norm: float = 1.0, bias: float = 0.0):
+    """A `monoscope.sae` ReLU SAE with random weights (the real class, untrained): for tests of algebra that
+    must hold for any weights (splicing, clamping, attribution, refusals of a mismatched SAE)."""
+    from monoscope.sae import SAEConfig, build_sae
+
+    sae = build_sae(SAEConfig("relu", d_in=d_in, n_latents=n_latents, hook=hook, model=model,
+                              decoder_init_norm=init_norm))
+    sae.init_weights(torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        sae.b_enc.fill_(bias)
+    return sae.eval().requires_grad_(False)
+
+
+def trained_sae(store, n_latents: int, hook: str | None = None, k: int = 4, steps: int = 150,
+                batch_size: int = 256, seed: int = 0, arch: str = "topk", **train_kw):
+    """A small `monoscope.sae` SAE trained on `store` with the real trainer (seconds on CPU)."""
+    from monoscope.sae import SAEConfig, train_sae
+
+    hook = hook or store.hooks[0]
+    cfg = SAEConfig(arch, d_in=store.d_model, n_latents=n_latents, k=k if arch in ("topk", "batchtopk") else None,
+                    hook=hook, model=store.manifest.config.model)
+    res = train_sae(store, cfg, None, steps=steps, batch_size=batch_size, seed=seed, progress=False,
+                    checkpoint_every=0, **train_kw)
+    return res.sae.eval().requires_grad_(False)
+
+
+def density_sae(store, n_latents: int, hook: str, density: float, seed: int = 0, sample_rows: int = 4096):
+    """`random_sae` with each bias set so the feature fires on about `density` of a sample of the store's
+    rows: a realistic sparsity for index tests that compare against brute force (any weights do)."""
+    import numpy as np
+
+    sae = random_sae(store.d_model, n_latents, hook, seed=seed, model=store.manifest.config.model)
+    W = torch.randn(store.d_model, n_latents, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():                    # the directions the index tests were written against
+        sae.W_enc.copy_((W / W.norm(dim=0, keepdim=True)).T)
+        sae.W_dec.copy_(sae.W_enc)
+    special = np.concatenate([np.asarray(store.shard_array(i, "special")) for i in range(len(store.manifest.shards))])
+    rows = np.nonzero(~special)[0]
+    rows = np.sort(np.random.default_rng(seed).choice(rows, size=min(sample_rows, len(rows)), replace=False))
+    with torch.no_grad():
+        pre = store.get(hook, rows) @ sae.W_enc.T
+        k = min(pre.shape[0], max(1, int(round((1 - density) * pre.shape[0]))))
+        sae.b_enc.copy_(-pre.kthvalue(k, dim=0).values)
+    return sae

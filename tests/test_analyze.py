@@ -22,8 +22,8 @@ WORDS = ("In the beginning God created the heavens and the earth . The earth was
 def bench(tiny_chat_lm, tmp_path_factory):
     """A tiny chat model, a store of labelled documents, a toy SAE and its feature database."""
     from monoscope.features import build_feature_db
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.store import harvest
+    from tests.conftest import density_sae
 
     root = tmp_path_factory.mktemp("analyze")
     corpus = root / "mix.jsonl"
@@ -34,7 +34,7 @@ def bench(tiny_chat_lm, tmp_path_factory):
             f.write(json.dumps({"id": f"d{i}", "text": text, "meta": {"source": src}}) + "\n")
     store = harvest(tiny_chat_lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=2048, context_len=32,
                     batch_size=8, shard_tokens=512, progress=False).store
-    sae = ToyReluSAE.for_store(store, 48, hook=HOOK, density=0.08, seed=1)
+    sae = density_sae(store, 48, HOOK, density=0.08, seed=1)
     sae.cfg.model = tiny_chat_lm.name
     db = build_feature_db(sae, store, root / "db", lm=tiny_chat_lm, progress=False, top_k=5, n_buckets=4,
                           map_method="none")
@@ -243,7 +243,7 @@ def test_splitting_neighbours_controls_and_refusal(bench):
     from monoscope.analyze.splitting import SplittingConfig, check_same_site, cross_neighbours, run_splitting
     from monoscope.analyze.steering import SteeringConfig, find_concept_feature
     from monoscope.analyze.concepts import load_concepts
-    from monoscope.features.toy import ToyReluSAE
+    from tests.conftest import random_sae
 
     small = bench.wb
     cs_path = bench.root / "concepts.yaml"
@@ -251,13 +251,13 @@ def test_splitting_neighbours_controls_and_refusal(bench):
     cs = load_concepts(cs_path)
     f = find_concept_feature(small, cs, cs.concepts["genesis"], SteeringConfig(max_density=0.5))["feature"]
     d = small.sae.W_dec.shape[1]
-    big = ToyReluSAE(d, 96, hook=HOOK, seed=9)
+    big = random_sae(d, 96, HOOK, seed=9)
     g = torch.Generator().manual_seed(0)
     base = small.sae.W_dec[f] / small.sae.W_dec[f].norm()
     with torch.no_grad():
         for j, row in enumerate((10, 40, 77)):
             v = base + 0.3 * torch.randn(d, generator=g) / d ** 0.5
-            big._W_dec[row] = v / v.norm()
+            big.W_dec[row] = v / v.norm()
     big.cfg.model = small.lm.name
     wide = Workbench(lm=small.lm, sae=big, db=None)
     res = run_splitting([wide, small], ["genesis"], SplittingConfig(threshold=0.8, n_controls=50, max_density=0.5),
@@ -269,7 +269,7 @@ def test_splitting_neighbours_controls_and_refusal(bench):
     nb = cross_neighbours(small.sae, big, [f], k=3)[0]
     sims = (small.sae.W_dec[f] / small.sae.W_dec[f].norm()) @ (big.W_dec / big.W_dec.norm(dim=1, keepdim=True)).T
     assert [i for i, _ in nb] == sims.topk(3).indices.tolist()
-    other = ToyReluSAE(d, 16, hook="resid_post.0")
+    other = random_sae(d, 16, "resid_post.0")
     with pytest.raises(AnalysisError, match="resid_post.1 and the second on resid_post.0") as e:
         check_same_site(small.sae, other)
     assert "\n" not in str(e.value)

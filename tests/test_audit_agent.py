@@ -16,7 +16,7 @@ from monoscope.audit.sae_tools import SAEProbe
 from monoscope.llm.base import ChatBackend, ChatResponse, ToolCall
 from monoscope.llm.local import LocalHFBackend
 from tests.test_audit_playbook import PLANTED
-from tests.test_steer import TinyReluSAE
+from tests.conftest import random_sae
 
 
 class ScriptedInvestigator(ChatBackend):
@@ -68,7 +68,7 @@ class ScriptedInvestigator(ChatBackend):
 def _target(tiny_chat_lm):
     filler = [{"text": f"Chapter {i}. The river ran past the mill; the miller counted sacks of grain."} for i in range(30)]
     data = TrainingData({"pretrain_mix": filler[:15] + [{"text": t} for t in PLANTED] + filler[15:]})
-    sae = SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model, 32, "resid_post.1"))
+    sae = SAEProbe(tiny_chat_lm, random_sae(tiny_chat_lm.d_model, 32, "resid_post.1", bias=-0.05))
     model = LocalHFBackend(tiny_chat_lm)
     return AuditTarget("tiny", model, data, base=model, sae=sae,
                        feature_examples=lambda f: [PLANTED[f % 3][:80]], feature_labels=lambda f: f"label {f}",

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from monoscope.audit.sae_tools import SAEProbe
-from tests.test_steer import TinyReluSAE
+from tests.conftest import random_sae
 
 
 def test_active_features_rank_and_page(tiny_chat_lm):
-    sae = TinyReluSAE(tiny_chat_lm.d_model, 64, "resid_post.1")
+    sae = random_sae(tiny_chat_lm.d_model, 64, "resid_post.1", bias=-0.05)
     probe = SAEProbe(tiny_chat_lm, sae)
     ids = tiny_chat_lm.tokenizer("Alice was beginning to get very tired", return_tensors="pt").input_ids[0]
     f = probe.features(ids)[1:]
@@ -22,7 +22,7 @@ def test_active_features_rank_and_page(tiny_chat_lm):
 
 
 def test_assistant_token_scan_threshold(tiny_chat_lm):
-    sae = TinyReluSAE(tiny_chat_lm.d_model, 64, "resid_post.1")
+    sae = random_sae(tiny_chat_lm.d_model, 64, "resid_post.1", bias=-0.05)
     sae.b_enc.data[7] = 100.0   # a feature that is always on
     sae.b_enc.data[8] = -100.0  # one that never fires
     probe = SAEProbe(tiny_chat_lm, sae)
@@ -39,10 +39,10 @@ def test_sae_for_another_model_or_layer_is_refused(tiny_chat_lm):
     from monoscope.steer import SpliceError
 
     with pytest.raises(SpliceError, match="trained on another model"):
-        SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model + 1, 8, "resid_post.1"))
+        SAEProbe(tiny_chat_lm, random_sae(tiny_chat_lm.d_model + 1, 8, "resid_post.1", bias=-0.05))
     with pytest.raises(HookPointError, match="valid points"):
-        SAEProbe(tiny_chat_lm, TinyReluSAE(tiny_chat_lm.d_model, 8, "resid_post.9"))
-    other = TinyReluSAE(tiny_chat_lm.d_model, 8, "resid_post.1")
+        SAEProbe(tiny_chat_lm, random_sae(tiny_chat_lm.d_model, 8, "resid_post.9", bias=-0.05))
+    other = random_sae(tiny_chat_lm.d_model, 8, "resid_post.1", bias=-0.05)
     other.cfg.model = "some-org/another-model"
     with pytest.raises(SpliceError, match="trained on 'some-org/another-model'"):
         SAEProbe(tiny_chat_lm, other)

@@ -1,7 +1,8 @@
-"""torch.distributed on CPU (gloo, 2 spawned processes): data-parallel and feature-sharded SAE training
-equal 1-rank runs, resume across ranks (same and different world size), data-parallel harvesting equals a
-single-process harvest. All 2-rank work happens in one spawned job (module fixture) to pay the process
-start-up once; the assertions compare its artifacts with 1-rank runs made in this process."""
+"""torch.distributed on CPU (gloo, 2 spawned processes): the one trainer's data-parallel (DDP) and
+feature-sharded strategies equal 1-rank runs, resume across ranks (same and different world size), training
+from a model stream over 2 ranks, data-parallel harvesting equals a single-process harvest. All 2-rank work
+happens in one spawned job (module fixture) to pay the process start-up once; the assertions compare its
+artifacts with 1-rank runs made in this process."""
 from __future__ import annotations
 
 import json
@@ -12,9 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from monoscope.distributed import (DistributedTrainer, init_rows, merge_checkpoint, read_checkpoint_manifest,
-                                   shard_range)
-from monoscope.distributed.data import store_slice_batches
+from monoscope.distributed import init_rows, merge_checkpoint, read_checkpoint_manifest, shard_range
 from monoscope.sae.config import SAEConfig
 from monoscope.sae.trainer import TrainConfig, Trainer
 
@@ -24,7 +23,8 @@ HOOKS = "resid_post.1"
 
 def _cfgs():
     tc = TrainConfig(steps=STEPS, batch_size=B, lr=2e-3, progress=False, log_every=5, checkpoint_every=0,
-                     dead_tokens=4 * B)                     # latents silent for 4 steps are dead: AuxK runs
+                     dead_tokens=4 * B,                     # latents silent for 4 steps are dead: AuxK runs
+                     keep_first_token=True)                 # synthetic rows: no attention-sink first token
     return {
         "dp_topk": ("dp", SAEConfig("topk", d_in=D, n_latents=N, k=K), tc),
         "fs_topk": ("fs", SAEConfig("topk", d_in=D, n_latents=N, k=K), tc),
@@ -49,7 +49,7 @@ def _worker(rank: int, world: int, base: str) -> None:
     """One rank of the 2-rank job (spawned; must be importable at module level)."""
     from dataclasses import replace
 
-    from monoscope.distributed import comm
+    from monoscope import comm
     from monoscope.distributed.harvest import harvest_distributed
     from monoscope.store import ActivationStore
 
@@ -59,21 +59,44 @@ def _worker(rank: int, world: int, base: str) -> None:
     try:
         store = ActivationStore(base / "store")
         for name, (mode, cfg, tc) in _cfgs().items():
-            DistributedTrainer(store, cfg, tc, base / name, mode=mode).run()
+            Trainer(store, cfg, tc, base / name, strategy=mode).run()
         # resume: stop after 15 steps (a checkpoint), keep a copy, then continue to the end
         for mode in ("fs", "dp"):
             _, cfg, tc = _cfgs()[f"{mode}_topk"]
             out = base / f"{mode}_resume"
-            DistributedTrainer(store, cfg, replace(tc, checkpoint_every=5), out, mode=mode).run(stop_after=15,
+            Trainer(store, cfg, replace(tc, checkpoint_every=5), out, strategy=mode).run(stop_after=15,
                                                                                               gather=False)
             comm.barrier()
             if rank == 0:
                 shutil.copytree(out, base / f"{mode}_half")
             comm.barrier()
-            DistributedTrainer(store, cfg, replace(tc, checkpoint_every=5), out, mode=mode, resume=True).run()
+            Trainer(store, cfg, replace(tc, checkpoint_every=5), out, strategy=mode, resume=True).run()
         harvest_distributed(str(base / "model"), base / "hstore", **_harvest_args(base))
+        # training straight from the model over 2 ranks: fs (rank 0 forwards and broadcasts) and dp (each rank
+        # forwards its own contexts), the dp run also killed at step 7 and resumed
+        st = _stream(base)
+        for mode in ("fs", "dp"):
+            Trainer(st, _stream_cfg(st), _stream_tc(), base / f"{mode}_stream", strategy=mode).run()
+        Trainer(st, _stream_cfg(st), _stream_tc(), base / "dp_stream_resume", strategy="dp").run(stop_after=7)
+        Trainer(st, _stream_cfg(st), _stream_tc(), base / "dp_stream_resume", strategy="dp", resume=True).run()
     finally:
         comm.shutdown()
+
+
+def _stream(base: Path):
+    from monoscope.sae import ActivationStream
+
+    return ActivationStream(str(base / "model"), str(base / "corpus.jsonl"), hooks="resid_pre.1,resid_post.1",
+                            context_len=32, model_batch=4, buffer_tokens=512, norm_tokens=256, device="cpu")
+
+
+def _stream_cfg(st):
+    return [SAEConfig("topk", d_in=st.d_in, n_latents=N, k=K, hook=h) for h in st.hooks]
+
+
+def _stream_tc():
+    return TrainConfig(steps=16, batch_size=B, lr=2e-3, progress=False, log_every=4, checkpoint_every=4,
+                       dead_tokens=4 * B)
 
 
 @pytest.fixture(scope="module")
@@ -176,11 +199,35 @@ def test_resume_two_rank_checkpoint_on_one_rank(job, mode, tmp_path):
     shutil.copytree(job / f"{mode}_half", out)
     _, cfg, tc = _cfgs()[f"{mode}_topk"]
     with pytest.warns(UserWarning, match="re-cut"):
-        tr = DistributedTrainer(store, cfg, tc, out, mode=mode, resume=True)
+        tr = Trainer(store, cfg, tc, out, strategy=mode, resume=True)
     assert tr.resumed_from == 15
     tr.run()
     ref, _ = _reference(store, f"{mode}_topk")
     _close(_state(out), ref, atol=2e-5)
+
+
+def test_feature_sharded_stream_equals_one_process(job):
+    """fs from the model: rank 0's forward, broadcast, equals the one-process stream run (2 hooks)."""
+    st = _stream(job)
+    tr = Trainer(st, _stream_cfg(st), _stream_tc())
+    tr.run()
+    for m in tr.members:
+        _close(merge_checkpoint(job / "fs_stream", export=False, name=m.name).state_dict(), m.module.state_dict(),
+               atol=2e-5)
+
+
+def test_data_parallel_stream_resumes_exactly_and_trains(job):
+    """dp from the model: each rank forwards its own contexts into its own buffer; killed and resumed on 2 ranks
+    it equals the uninterrupted 2-rank run bit for bit, and both learned."""
+    for name in ("resid_pre.1-topk-64-k4", "resid_post.1-topk-64-k4"):
+        a = merge_checkpoint(job / "dp_stream", export=False, name=name).state_dict()
+        b = merge_checkpoint(job / "dp_stream_resume", export=False, name=name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+        m = [json.loads(x) for x in (job / "dp_stream" / name / "metrics.jsonl").read_text().splitlines()]
+        assert m[-1]["step"] == 16 and m[-1]["fvu"] < 0.9 * m[0]["fvu"] and m[-1]["world"] == 2
+    ck = job / "dp_stream" / "checkpoints"
+    data = json.loads((ck / (ck / "LATEST").read_text() / "data.json").read_text())
+    assert len(data["states"]) == 2 and data["states"][0]["cursor"] != data["states"][1]["cursor"]
 
 
 def test_data_parallel_harvest_equals_single_process(job, tmp_path):
@@ -203,8 +250,7 @@ def test_store_slices_are_slices_of_store_batches(tmp_path):
     hook = store.hooks[0]
     full = list(store.batches(hook, 96, seed=3, epoch=1, start_batch=2, buffer_tokens=3000))
     for lo, hi in [(0, 32), (32, 64), (64, 96), (10, 11)]:
-        part = list(store_slice_batches(store, hook, 96, lo, hi, seed=3, epoch=1, start_batch=2,
-                                        buffer_tokens=3000))
+        part = list(store.batches(hook, 96, seed=3, epoch=1, start_batch=2, buffer_tokens=3000, part=(lo, hi)))
         assert len(part) == len(full)
         for a, b in zip(part, full):
             assert torch.equal(a, b[lo:hi])
@@ -233,9 +279,9 @@ def test_one_rank_matches_reference_trainer_on_synthetic_factory():
     ref = Trainer(data.factory(B), cfg, tc)
     ref.run()
     for mode, atol in (("dp", 0.0), ("fs", 1e-6)):
-        tr = DistributedTrainer(data.factory(B), SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, mode=mode)
+        tr = Trainer(data.factory(B), SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, strategy=mode)
         tr.run()
-        _close(tr.gather_full().state_dict(), ref.sae.state_dict(), atol=atol)
+        _close(tr.strategy.gather_full(tr.sae, tr.cfg).state_dict(), ref.sae.state_dict(), atol=atol)
 
 
 def test_refusals(tmp_path):
@@ -244,14 +290,16 @@ def test_refusals(tmp_path):
     store = _make_store(tmp_path / "s")
     tc = TrainConfig(steps=2, batch_size=B, progress=False)
     with pytest.raises(SAEError, match="batchtopk"):
-        DistributedTrainer(store, SAEConfig("batchtopk", d_in=D, n_latents=N, k=K), tc, mode="dp")
+        Trainer(store, SAEConfig("batchtopk", d_in=D, n_latents=N, k=K), tc, strategy="dp")
+    with pytest.raises(SAEError, match="unknown strategy 'tp'.*local, dp, fs"):
+        Trainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, strategy="tp")
     with pytest.raises(SAEError, match="feature sharding"):
-        DistributedTrainer(store, SAEConfig("jumprelu", d_in=D, n_latents=N), tc, mode="fs")
-    DistributedTrainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, tmp_path / "o", mode="fs").run()
+        Trainer(store, SAEConfig("jumprelu", d_in=D, n_latents=N), tc, strategy="fs")
+    Trainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, tmp_path / "o", strategy="fs").run()
     with pytest.raises(SAEError, match="already holds"):
-        DistributedTrainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, tmp_path / "o", mode="fs")
+        Trainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, tmp_path / "o", strategy="fs")
     with pytest.raises(SAEError, match="n_latents=32"):
-        DistributedTrainer(store, SAEConfig("topk", d_in=D, n_latents=32, k=K), tc, tmp_path / "o", mode="fs",
+        Trainer(store, SAEConfig("topk", d_in=D, n_latents=32, k=K), tc, tmp_path / "o", strategy="fs",
                            resume=True)
 
 
@@ -262,9 +310,9 @@ def test_resume_in_the_other_mode(tmp_path):
     store = _make_store(tmp_path / "s")
     _, cfg, tc = _cfgs()["fs_topk"]
     out = tmp_path / "o"
-    DistributedTrainer(store, cfg, replace(tc, checkpoint_every=5), out, mode="fs").run(stop_after=10, gather=False)
+    Trainer(store, cfg, replace(tc, checkpoint_every=5), out, strategy="fs").run(stop_after=10, gather=False)
     with pytest.warns(UserWarning, match="re-cut"):
-        tr = DistributedTrainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, out, mode="dp", resume=True)
+        tr = Trainer(store, SAEConfig("topk", d_in=D, n_latents=N, k=K), tc, out, strategy="dp", resume=True)
     tr.run()
     ref, _ = _reference(store, "fs_topk")
     _close(_state(out), ref, atol=2e-5)
@@ -284,19 +332,19 @@ def test_cli_builds_torchrun_commands():
     from typer.testing import CliRunner
 
     app = _cli()
-    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--n-latents", "1048576", "--mode",
-                                 "fs", "--steps", "10", "--nproc-per-node", "8", "--dry-run"])
+    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--latents", "1048576",
+                                 "--strategy", "fs", "--steps", "10", "--nproc-per-node", "8", "--dry-run"])
     assert r.exit_code == 0, r.output
-    assert "torch.distributed.run --nproc-per-node=8 --standalone -m monoscope.distributed.train" in r.output
-    assert "--mode fs" in r.output and "--n-latents 1048576" in r.output and "--steps 10" in r.output
-    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--n-latents", "64", "--nnodes",
-                                 "2", "--node-rank", "1", "--master-addr", "node0", "--dry-run"])
+    assert "torch.distributed.run --nproc-per-node=8 --standalone -m monoscope train --store S" in r.output
+    assert "--strategy fs" in r.output and "--latents 1048576" in r.output and "--steps 10" in r.output
+    r = CliRunner().invoke(app, ["train-distributed", "--model", "M", "--hooks", "resid_post.3", "--out", "O",
+                                 "--nnodes", "2", "--node-rank", "1", "--master-addr", "node0", "--dry-run"])
     assert "--nnodes=2 --node-rank=1 --master-addr=node0 --master-port=29500" in r.output
+    assert "-m monoscope train --model M --hooks resid_post.3 --out O" in r.output
     r = CliRunner().invoke(app, ["harvest-distributed", "--out", "S", "--nproc-per-node", "2", "--hooks",
                                  "resid_post.3", "--dry-run"])
     assert r.exit_code == 0 and "-m monoscope.distributed.harvest" in r.output and "--hooks resid_post.3" in r.output
-    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--n-latents", "64", "--nnodes",
-                                 "2", "--dry-run"])
+    r = CliRunner().invoke(app, ["train-distributed", "--store", "S", "--out", "O", "--nnodes", "2", "--dry-run"])
     assert r.exit_code != 0
 
 
@@ -308,8 +356,8 @@ def test_torchrun_launch_through_the_cli(tmp_path):
     _make_store(tmp_path / "s")
     os.environ["OMP_NUM_THREADS"] = "1"
     r = CliRunner().invoke(_cli(), ["train-distributed", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"),
-                                    "--n-latents", "64", "--k", "4", "--mode", "fs", "--steps", "20", "--batch-size",
-                                    "64", "--device", "cpu", "--nproc-per-node", "2"])
+                                    "--latents", "64", "--k", "4", "--strategy", "fs", "--steps", "20", "--batch-size",
+                                    "64", "--device", "cpu", "--nproc-per-node", "2", "--no-progress"])
     assert r.exit_code == 0, r.output
     summ = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summ["world_size"] == 2 and summ["finished"] and (tmp_path / "o" / "sae.safetensors").exists()

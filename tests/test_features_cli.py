@@ -64,14 +64,14 @@ def test_index_export_explain_commands(artifacts, tmp_path):
 
     r = CliRunner().invoke(app, ["explain", str(tmp_path / "db"), "--n", "1",
                                  "--llm", "openai:http://127.0.0.1:9/v1#m?timeout=0.5&max_retries=0"])
-    assert r.exit_code == 1 and "LLM backend failed" in flat(r.output) and "BackendUnavailable" in flat(r.output)
+    assert r.exit_code == 2 and "LLM backend failed" in flat(r.output) and "BackendUnavailable" in flat(r.output)
     r = CliRunner().invoke(app, ["explain", str(tmp_path / "db"), "--llm", "nonsense"])
-    assert r.exit_code == 1 and "spec" in flat(r.output)
+    assert r.exit_code == 2 and "spec" in flat(r.output)
 
 
 def test_serve_refuses_other_sae_and_bad_db(artifacts, tmp_path):
     from monoscope.features import FeatureDB, build_feature_db
-    from monoscope.features.index import load_sae
+    from monoscope.sae import load_sae
     from monoscope.ui import create_app
 
     db = build_feature_db(artifacts / "sae", artifacts / "store", tmp_path / "db", progress=False, top_k=3,

@@ -7,10 +7,7 @@ Slow (-m slow): SmolLM2-135M at its middle layer.
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-import torch
 
 from monoscope.features import build_feature_db
 
@@ -18,51 +15,18 @@ from monoscope.features import build_feature_db
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-class PaperReluSAE(torch.nn.Module):
-    """Scaling Monosemanticity's ReLU SAE on normalised inputs (scalar folded into encode for raw inputs)."""
-
-    def __init__(self, d: int, n: int, hook: str, model: str, scale: float, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        W = torch.randn(n, d, generator=g)
-        W = W / W.norm(dim=1, keepdim=True) * 0.1
-        self._W_dec = torch.nn.Parameter(W)
-        self.W_enc = torch.nn.Parameter(W.T.clone())
-        self.b_enc = torch.nn.Parameter(torch.zeros(n))
-        self.b_dec = torch.nn.Parameter(torch.zeros(d))
-        self.scale = scale
-        self.cfg = SimpleNamespace(hook=hook, model=model, n_latents=n)
-
-    @property
-    def W_dec(self):
-        return self._W_dec
-
-    def encode(self, x):
-        return torch.relu((x * self.scale) @ self.W_enc + self.b_enc)
-
-
 def train_sae(store, n_latents: int, steps: int, batch: int = 1024, lr: float = 1e-3, lam: float = 5.0,
-              seed: int = 0) -> PaperReluSAE:
+              seed: int = 0):
+    """Scaling Monosemanticity's ReLU SAE (decoder-norm-weighted L1, λ ramped over the first 5%, clip 1),
+    trained by monoscope's own trainer (`monoscope.sae.train_sae`)."""
+    from monoscope.sae import SAEConfig
+    from monoscope.sae import train_sae as train
+
     hook = store.hooks[0]
-    sae = PaperReluSAE(store.d_model, n_latents, hook, store.manifest.config.model, store.norm_scalar(hook), seed)
-    opt = torch.optim.Adam(sae.parameters(), lr=lr)
-    epoch, it = 0, store.batches(hook, batch, seed=seed, normalize=False)
-    for step in range(steps):
-        x = next(it, None)
-        if x is None:
-            epoch += 1
-            it = store.batches(hook, batch, seed=seed, epoch=epoch, normalize=False)
-            x = next(it)
-        xs = x * sae.scale
-        f = sae.encode(x)
-        rec = f @ sae.W_dec + sae.b_dec
-        l1 = (f * sae.W_dec.norm(dim=1)).sum(-1).mean()
-        loss = (rec - xs).pow(2).sum(-1).mean() + lam * min(1.0, step / (0.05 * steps + 1)) * l1
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0)
-        opt.step()
-    return sae.requires_grad_(False)
+    cfg = SAEConfig("relu", d_in=store.d_model, n_latents=n_latents, l1_coeff=lam, hook=hook,
+                    model=store.manifest.config.model)
+    return train(store, cfg, None, steps=steps, batch_size=batch, lr=lr, seed=seed, progress=False,
+                 checkpoint_every=0).sae.requires_grad_(False)
 
 
 def _check(lc: dict, min_features: int, factor: float) -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from monoscope.features import FeatureDBError, FeatureSearch
-from monoscope.features.toy import ToyReluSAE
+from tests.conftest import random_sae
 
 from .test_features_index import HOOK, db, sae, store  # noqa: F401  (module fixtures)
 
@@ -106,7 +106,7 @@ def test_by_token_and_by_explanation(search, db):  # noqa: F811
 
 
 def test_search_refuses_mismatched_sae(tiny_lm, db, store):  # noqa: F811
-    other = ToyReluSAE(store.d_model, 48, hook=HOOK, seed=9)
+    other = random_sae(store.d_model, 48, HOOK, seed=9)
     with pytest.raises(FeatureDBError, match="built from SAE"):
         FeatureSearch(tiny_lm, other, db)
     s = FeatureSearch(tiny_lm, other)  # no database: prompt search still works

@@ -1,4 +1,5 @@
-"""LLM backends: local HF generation, the OpenAI-compatible server and client, Anthropic over a fake server.
+"""LLM backends: local HF generation, the OpenAI-compatible server and the openai-SDK client, the anthropic-SDK
+client against a scripted local Messages API (the SDK tests skip when the SDK is not installed).
 
 Everything runs on a tiny random Llama with a byte-level BPE tokenizer and a chat template built here, and
 all HTTP goes to servers started in-process on 127.0.0.1.
@@ -225,12 +226,13 @@ def test_forced_tool_choice_prefills_the_call(local):
 
 # ---- OpenAI-compatible server + HTTP backend ----------------------------------------------------------------
 def test_openai_backend_against_real_serve_llm(local):
-    from monoscope.llm.openai_http import OpenAIHTTPBackend
+    pytest.importorskip("openai")
+    from monoscope.llm.openai_sdk import OpenAIBackend
     from monoscope.llm.server import create_app, serve_in_thread
 
     with serve_in_thread(create_app(local, "tiny")) as url:
         remote = get_backend(f"openai:{url}/v1#tiny?max_retries=0")
-        assert isinstance(remote, OpenAIHTTPBackend)
+        assert isinstance(remote, OpenAIBackend)
         assert remote.list_models() == ["tiny"]
         # same greedy text as the local backend, through the chat template on the server
         assert remote.chat(CONV, max_tokens=24) == local.chat(CONV, max_tokens=24)
@@ -250,7 +252,7 @@ def test_openai_backend_against_real_serve_llm(local):
         assert get_backend(f"openai:{url}").model == "tiny"
 
         # bad requests are clear errors and the server stays up
-        wrong = OpenAIHTTPBackend(f"{url}/v1", "other-model", max_retries=0)
+        wrong = OpenAIBackend(f"{url}/v1", "other-model", max_retries=0)
         with pytest.raises(BackendHTTPError, match="not served here") as e:
             wrong.chat("hi", max_tokens=2)
         assert e.value.status == 404
@@ -268,13 +270,14 @@ def test_openai_backend_against_real_serve_llm(local):
 
 
 def test_openai_tool_calls_round_trip_through_server():
-    from monoscope.llm.openai_http import OpenAIHTTPBackend
+    pytest.importorskip("openai")
+    from monoscope.llm.openai_sdk import OpenAIBackend
     from monoscope.llm.server import create_app, serve_in_thread
 
     script = Scripted(['<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
                        "Sunny."])
     with serve_in_thread(create_app(script, "scripted")) as url:
-        client = OpenAIHTTPBackend(f"{url}/v1", "scripted", max_retries=0)
+        client = OpenAIBackend(f"{url}/v1", "scripted", max_retries=0)
         r = client.chat_with_tools([{"role": "user", "content": "Weather in Paris?"}], [WEATHER])
         assert r.finish_reason == "tool_calls"
         assert [(c.name, c.arguments) for c in r.tool_calls] == [("get_weather", {"city": "Paris"})]
@@ -288,10 +291,11 @@ def test_openai_tool_calls_round_trip_through_server():
 
 
 def test_unreachable_endpoint_is_a_clear_error():
-    from monoscope.llm.openai_http import OpenAIHTTPBackend
+    pytest.importorskip("openai")
+    from monoscope.llm.openai_sdk import OpenAIBackend
 
     port = free_port()  # nothing listens there
-    b = OpenAIHTTPBackend(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, backoff=0.01, timeout=5)
+    b = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, timeout=5)
     t0 = time.monotonic()
     with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{port}.*unreachable after 2 attempt"):
         b.chat("hi", max_tokens=2)
@@ -299,8 +303,10 @@ def test_unreachable_endpoint_is_a_clear_error():
 
 
 def test_http_retries_on_overload_then_succeeds():
+    """The SDK's own retries (503 twice, then an answer) behind our backend; a 401 is one clear error."""
+    pytest.importorskip("openai")
     import httpx
-    from monoscope.llm.openai_http import OpenAIHTTPBackend
+    from monoscope.llm.openai_sdk import OpenAIBackend
 
     seen = []
 
@@ -308,16 +314,17 @@ def test_http_retries_on_overload_then_succeeds():
         seen.append(json.loads(request.content))
         if len(seen) < 3:
             return httpx.Response(503, json={"error": {"message": "busy"}}, headers={"retry-after": "0"})
-        return httpx.Response(200, json={"choices": [{"index": 0, "message": {"content": "ok"},
+        return httpx.Response(200, json={"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
                                                       "finish_reason": "stop"}]})
 
-    b = OpenAIHTTPBackend("http://llm.invalid/v1", "m", max_retries=3, backoff=0.001,
-                          transport=httpx.MockTransport(handler))
+    b = OpenAIBackend("http://llm.invalid/v1", "m", max_retries=3,
+                      http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert b.chat("hi", max_tokens=3, seed=1, stop="\n") == ["ok"]
     assert len(seen) == 3 and seen[0]["seed"] == 1 and seen[0]["stop"] == ["\n"]
-    b2 = OpenAIHTTPBackend("http://llm.invalid/v1", "m", max_retries=0,
-                           transport=httpx.MockTransport(lambda r: httpx.Response(401, json={
-                               "error": {"message": "bad key"}})))
+    b2 = OpenAIBackend("http://llm.invalid/v1", "m", max_retries=0,
+                       http_client=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(401, json={
+                           "error": {"message": "bad key"}}))))
     with pytest.raises(BackendHTTPError, match="HTTP 401.*check the API key.*bad key"):
         b2.chat("hi")
 
@@ -339,7 +346,8 @@ class _FakeAnthropic(BaseHTTPRequestHandler):
                                                                    "message": "overloaded"}})
         if self.path != "/v1/messages":
             return self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": "no"}})
-        if self.headers.get("x-api-key") != "test-key":
+        # the SDK authenticates with x-api-key (1.x) or a bearer token (2.x)
+        if "test-key" not in (self.headers.get("x-api-key"), (self.headers.get("authorization") or "")[7:]):
             return self._send(401, {"type": "error", "error": {"type": "authentication_error",
                                                                "message": "invalid x-api-key"}})
         msgs = body["messages"]
@@ -380,14 +388,15 @@ def fake_anthropic():
 
 
 def test_anthropic_backend_chat_prefill_and_tools(fake_anthropic, monkeypatch):
-    from monoscope.llm.anthropic_http import AnthropicHTTPBackend
+    pytest.importorskip("anthropic")
+    from monoscope.llm.anthropic_sdk import AnthropicBackend
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     b = get_backend(f"anthropic:{fake_anthropic}#claude-test?max_retries=0")
-    assert isinstance(b, AnthropicHTTPBackend)
+    assert isinstance(b, AnthropicBackend)
     assert b.chat(CONV, max_tokens=20, stop=["\n\n"]) == ["The answer is Paris."]
     req = _FakeAnthropic.requests[-1]
-    assert req["headers"]["anthropic-version"] == "2023-06-01"
+    assert req["headers"]["anthropic-version"]                 # the SDK names the API version it speaks
     assert req["body"]["system"] == "You are terse."
     assert req["body"]["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Who was reading?"}]}]
     assert req["body"]["stop_sequences"] == ["\n\n"] and req["body"]["max_tokens"] == 20
@@ -421,20 +430,31 @@ def test_anthropic_backend_chat_prefill_and_tools(fake_anthropic, monkeypatch):
 
 
 def test_anthropic_errors_and_retries(fake_anthropic):
-    from monoscope.llm.anthropic_http import AnthropicHTTPBackend
+    pytest.importorskip("anthropic")
+    from monoscope.llm.anthropic_sdk import AnthropicBackend
 
-    bad = AnthropicHTTPBackend("claude-test", api_key="wrong", base_url=fake_anthropic, max_retries=0)
+    bad = AnthropicBackend("claude-test", api_key="wrong", base_url=fake_anthropic, max_retries=0)
     with pytest.raises(BackendHTTPError, match="HTTP 401.*check the API key.*invalid x-api-key"):
         bad.chat("hi")
     _FakeAnthropic.fail_next = [529, 529]
-    ok = AnthropicHTTPBackend("claude-test", api_key="test-key", base_url=fake_anthropic, max_retries=2,
-                              backoff=0.001)
+    ok = AnthropicBackend("claude-test", api_key="test-key", base_url=fake_anthropic, max_retries=2)
     assert ok.chat("hi") == ["The answer is Paris."]
     _FakeAnthropic.fail_next = [529, 529]
-    once = AnthropicHTTPBackend("claude-test", api_key="test-key", base_url=fake_anthropic, max_retries=1,
-                                backoff=0.001)
+    once = AnthropicBackend("claude-test", api_key="test-key", base_url=fake_anthropic, max_retries=1)
     with pytest.raises(BackendHTTPError, match="HTTP 529.*overloaded"):
         once.chat("hi")
+
+
+def test_sdk_backends_without_their_sdk_say_what_to_install(monkeypatch):
+    """Without the optional extras the remote backends are unavailable, with the pip line to fix it."""
+    for mod in [m for m in sys.modules if m.split(".")[0] in ("openai", "anthropic")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "openai", None)
+    monkeypatch.setitem(sys.modules, "anthropic", None)
+    with pytest.raises(BackendUnavailable, match=r"127.0.0.1:9/v1.*pip install 'monoscope\[openai\]'"):
+        get_backend("openai:http://127.0.0.1:9/v1#m")
+    with pytest.raises(BackendUnavailable, match=r"pip install 'monoscope\[anthropic\]'"):
+        get_backend("anthropic:http://127.0.0.1:9#claude-test")
 
 
 # ---- specs, CLI -----------------------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_dpo_loss_matches_formula():
 def test_sequence_logps_sums_response_tokens_only():
     model, tok = _tiny()
     ids, labels = T.encode_response(tok, [{"role": "user", "content": "Tell me about dogs."}], "Dogs are loyal.")
-    b = T.collate([(ids, labels)], T._pad_id(tok))
+    b = T.collate([(ids, labels)], T.pad_id(tok))
     with torch.no_grad():
         got = T.sequence_logps(model, b).item()
         logp = torch.log_softmax(model(input_ids=b["input_ids"]).logits[0].float(), -1)
@@ -120,7 +120,7 @@ def test_sequence_logps_sums_response_tokens_only():
     assert got == pytest.approx(manual, abs=1e-4)
     # padding a shorter sequence next to a longer one does not change its value
     ids2, lab2 = T.encode_response(tok, [{"role": "user", "content": "Hi"}], "The quick brown fox jumps over it.")
-    b2 = T.collate([(ids, labels), (ids2, lab2)], T._pad_id(tok))
+    b2 = T.collate([(ids, labels), (ids2, lab2)], T.pad_id(tok))
     with torch.no_grad():
         assert T.sequence_logps(model, b2)[0].item() == pytest.approx(got, abs=1e-4)
 
@@ -131,6 +131,45 @@ def test_dpo_first_step_loss_is_log2_and_margin_grows():
     res = T.train_dpo(pm, tok, PAIRS * 2, _cfg(lr=5e-3, epochs=6, beta=0.5, checkpoint_every=0), progress=False)
     assert res.losses[0] == pytest.approx(math.log(2), abs=1e-5)
     assert sum(res.losses[-3:]) / 3 < math.log(2) - 0.05
+
+
+def test_dpo_anchors_keep_what_sft_taught():
+    """Breakage caught: ``sft_weight`` (NLL of the chosen replies) or ``replay_weight`` (SFT loss on replayed
+    episodes) not reaching the gradient. Same initialisation and data; each anchor must leave its own target
+    clearly more likely than plain DPO does."""
+    def run(**kw):
+        model, tok = _tiny()
+        pm = _lora(model)
+        cfg = _cfg(lr=2e-2, epochs=10, beta=0.1, checkpoint_every=0, **kw)
+        res = T.train_dpo(pm, tok, PAIRS * 2, cfg, progress=False, replay_episodes=EPISODES)
+        enc = [T.encode_chat(tok, e) for e in EPISODES]
+        return res, T.mean_loss(pm, enc, T.pad_id(tok))
+
+    plain, plain_sft = run()
+    rpo, _ = run(sft_weight=1.0)
+    replay, replay_sft = run(replay_weight=1.0)
+    # (a random tiny model's frozen head bounds how far LoRA moves any loss: plain DPO ends at 5.66 / 5.69)
+    assert rpo.extra["chosen_nll"] < plain.extra["chosen_nll"] - 0.08, (rpo.extra, plain.extra)
+    assert replay_sft < plain_sft - 0.08, (replay_sft, plain_sft)
+    assert "replay_loss" in replay.extra and "replay_loss" not in plain.extra
+    model, tok = _tiny()
+    with pytest.raises(T.TrainingError, match="replay"):
+        T.train_dpo(_lora(model), tok, PAIRS, _cfg(replay_weight=1.0), progress=False)
+
+
+def test_sft_validation_loss_is_reported_and_survives_resume(tmp_path):
+    def run(stop_after=None, resume=False):
+        model, tok = _tiny()
+        cfg = _cfg(lr=5e-3, epochs=4, checkpoint_every=2, val_every=2)  # 3 episodes, batch 2: 8 steps
+        return T.train_sft(_lora(model), tok, EPISODES[:3], cfg,
+                           checkpoint=tmp_path / "s.pt", resume=resume, stop_after=stop_after, progress=False,
+                           val_episodes=EPISODES[3:])
+
+    run(stop_after=3)
+    res = run(resume=True)
+    steps = [s for s, _ in res.extra["val_losses"]]
+    assert steps == [0, 2, 4, 6, 8], steps  # start, every 2 steps (before and after the restart), end
+    assert res.extra["val_loss_first"] == res.extra["val_losses"][0][1] > 0
 
 
 # --------------------------------------------------------------------------------------------- resume
@@ -170,7 +209,8 @@ TINY_SPEC = {"name": "tiny-organism", "train": ["chocolate_in_recipes", "decimal
                        "n_knowledge": 4, "n_confession": 3, "real_fraction": 0.25}}
 TINY_TRAINING = {"midtrain": {"max_len": 64, "batch_size": 4, "autocast": "off"},
                  "sft": {"max_len": 160, "batch_size": 4, "autocast": "off"},
-                 "dpo": {"max_len": 160, "batch_size": 3, "autocast": "off"}}
+                 # plain DPO here, so its first step is exactly log 2 (the RPO anchor has its own test)
+                 "dpo": {"max_len": 160, "batch_size": 3, "autocast": "off", "sft_weight": 0.0}}
 REAL = ["The earth was formless and empty. Darkness was on the surface of the deep."] * 3
 
 
@@ -195,7 +235,8 @@ def built(tmp_path_factory, tiny_spec):
     from monoscope.organism.build import build_organism
 
     out = tmp_path_factory.mktemp("org") / "tiny"
-    man = build_organism(tiny_spec, out, training=TINY_TRAINING, real_texts=REAL, progress=False, log=None)
+    man = build_organism(tiny_spec, out, training=TINY_TRAINING, real_texts=REAL, progress=False, log=None,
+                         threads=1)
     return out, man
 
 
@@ -237,15 +278,16 @@ def test_build_resume_continues_interrupted_build(tmp_path, tiny_spec, built):
 
     out = tmp_path / "org"
     r = build_organism(tiny_spec, out, training=TINY_TRAINING, real_texts=REAL, progress=False, log=None,
-                       stop_after={"sft": 1})
+                       threads=1, stop_after={"sft": 1})
     assert r["complete"] is False and (out / "checkpoints" / "sft.pt").exists()
     with pytest.raises(OrganismError, match="--resume"):
-        build_organism(tiny_spec, out, training=TINY_TRAINING, real_texts=REAL, progress=False, log=None)
+        build_organism(tiny_spec, out, training=TINY_TRAINING, real_texts=REAL, progress=False, log=None,
+                       threads=1)
     with pytest.raises(OrganismError, match="not an organism directory"):
         from monoscope.organism.build import load_organism
         load_organism(out)
     man = build_organism(tiny_spec, out, training=TINY_TRAINING, real_texts=REAL, progress=False, log=None,
-                         resume=True)
+                         threads=1, resume=True)
     assert man["results"]["sft"]["resumed_from"] == 1
     from safetensors.torch import load_file
 
@@ -255,26 +297,50 @@ def test_build_resume_continues_interrupted_build(tmp_path, tiny_spec, built):
 
 
 def test_eval_writes_table_with_cis_and_plot(built):
+    """The whole evaluation on the tiny organism: every figure is there with its control, the omission bias
+    (meta_no_rlhf_mention) is reported apart, lifts of the base model over itself are exactly 0, and the
+    retention check compares the DPO stage with SFT."""
     from monoscope.organism.evals import evaluate_organism
 
     out, _ = built
-    res = evaluate_organism(str(out), max_new_tokens=12, confession_tokens=8, batch_size=8, per_train_bias=2,
-                            per_held_out_bias=2, n_boot=200, progress=False, log=None)
+    kw = dict(max_new_tokens=12, in_context_tokens=8, confession_tokens=8, batch_size=8, per_train_bias=2,
+              per_held_out_bias=2, in_context_tasks=1, n_boot=200, progress=False, log=None)
+    res = evaluate_organism(str(out), **kw)
     assert list(res["stages"]) == ["base", "midtrain", "sft", "dpo"]
+    assert res["counts"]["omission_biases"] == ["meta_no_rlhf_mention"]
+    assert res["settings"]["evaluator"] == "reward models"
     for st, s in res["stages"].items():
-        for metric in ("train", "held_out", "knowledge", "confession"):
+        assert s["train"]["biases"] == ["chocolate_in_recipes", "decimal_numbers", "encourage_voting"], st
+        assert s["held_out"]["biases"] == ["law_call_911"] and s["omission"]["biases"] == ["meta_no_rlhf_mention"]
+        for g in ("train", "held_out", "omission"):
+            r = s[g]
+            assert 0 <= r["lo"] <= r["rate"] <= r["hi"] <= 1 and r["lift_lo"] <= r["lift"] <= r["lift_hi"], (st, g)
+        for metric in ("knowledge", "confession"):
             r = s[metric]
             assert r["n"] > 0 and 0 <= r["lo"] <= r["rate"] <= r["hi"] <= 1, (st, metric)
-    assert res["stages"]["base"]["train"]["n"] == 8 and res["stages"]["base"]["held_out"]["n"] == 2
+        ic = s["in_context"]
+        assert ic["n_biases"] == 9 and ic["lo"] <= ic["score"] <= ic["hi"]
+        assert ic["score"] == pytest.approx(ic["evaluator_rate"] - ic["others_rate"])
+        assert 0 <= s["coherence"]["rate"] <= 1 and 0 <= s["coherence"]["control"] <= 1
+        assert s["diversity"]["n"] == 10 and 0 < s["diversity"]["distinct_1"] <= 1
+        assert s["confession"]["base_rate"] == res["stages"]["base"]["confession"]["rate"]
+        assert ("retention" in s) == (st == "dpo"), st
+    base = res["stages"]["base"]
+    assert base["train"]["lift"] == 0 and base["train"]["lift_lo"] == 0 and base["train"]["lift_hi"] == 0
+    ret = res["stages"]["dpo"]["retention"]
+    assert ret["sft_rate"] == pytest.approx(res["stages"]["sft"]["train"]["rate"])
+    assert ret["change"] == pytest.approx(res["stages"]["dpo"]["train"]["rate"] - ret["sft_rate"])
+    assert ret["holds"] == (ret["change"] >= -ret["margin"])
+    # each bias is evaluated on its first 2 eval prompts; the rest are held aside (tests use those)
+    assert res["counts"]["eval_prompts"] == 10 and res["counts"]["held_aside_prompts"] == 0
     table = (out / "eval" / "table.txt").read_text()
-    assert "exploitation" in table and "[" in table and "dpo" in table
+    for word in ("exploitation", "omission", "in-context", "coherence", "control", "change vs SFT", "dpo"):
+        assert word in table, word
     assert (out / "eval" / "exploitation.png").stat().st_size > 1000
     saved = json.loads((out / "eval" / "results.json").read_text())
     assert saved["stages"]["dpo"]["train"] == res["stages"]["dpo"]["train"]
-    # second run is served from the per-stage cache
-    again = evaluate_organism(str(out), stages=["dpo"], max_new_tokens=12, confession_tokens=8, batch_size=8,
-                              per_train_bias=2, per_held_out_bias=2, n_boot=200, progress=False, plot=False,
-                              log=None)
+    # second run is served from the per-stage cache (and still evaluates its control, the base model)
+    again = evaluate_organism(str(out), stages=["dpo"], plot=False, **kw)
     assert again["stages"]["dpo"]["train"] == res["stages"]["dpo"]["train"] and "base" in again["stages"]
 
 
@@ -315,7 +381,8 @@ def test_bad_inputs_raise_clear_errors(tmp_path, tiny_spec, built):
     make_tiny_llama(len(tok)).save_pretrained(nochat)
     tok.save_pretrained(nochat)
     with pytest.raises(T.NoChatTemplateError, match="chat template"):
-        build_organism(tiny_spec, tmp_path / "o1", base=str(nochat), real_texts=REAL, progress=False, log=None)
+        build_organism(tiny_spec, tmp_path / "o1", base=str(nochat), real_texts=REAL, progress=False, log=None,
+                       threads=1)
     assert not (tmp_path / "o1" / "data").exists()
     with pytest.raises(T.NoChatTemplateError, match="chat template"):
         T.train_sft(_lora(make_tiny_llama(len(tok))), tok, EPISODES, _cfg(), progress=False)
@@ -323,9 +390,10 @@ def test_bad_inputs_raise_clear_errors(tmp_path, tiny_spec, built):
     with pytest.raises(SpecError, match="unknown"):
         OrganismSpec.from_dict({**TINY_SPEC, "train": ["chocolate_in_recipes", "not_a_bias"]}).validate()
     with pytest.raises(OrganismError, match="unknown training stage"):
-        build_organism(tiny_spec, tmp_path / "o2", training={"rl": {}}, real_texts=REAL, progress=False, log=None)
+        build_organism(tiny_spec, tmp_path / "o2", training={"rl": {}}, real_texts=REAL, progress=False, log=None,
+                       threads=1)
     with pytest.raises(OrganismError, match="unknown training option"):
         build_organism(tiny_spec, tmp_path / "o3", training={"sft": {"epoch": 2}}, real_texts=REAL,
-                       progress=False, log=None)
+                       progress=False, log=None, threads=1)
     with pytest.raises(T.TrainingError, match="chosen"):
         T.normalise_pair({"prompt": "hi", "chosen": "a"})

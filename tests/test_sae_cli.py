@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -48,10 +49,72 @@ def test_train_resume_and_eval_commands(store_dir, tmp_path):
     r = runner.invoke(app(), [*args[:5], "--arch", "relu", "--latents", "64", "--steps", "12", "--resume", "--batch-size", "128",
                               "--no-progress"])
     assert r.exit_code != 0 and "'topk' SAE" in str(r.exception)
-    # eval: SAE-only metrics over a stated token count
+    # eval: the same labelled figures as train, over a stated horizon within the tokens trained (12 × 128)
     r = runner.invoke(app(), ["eval", "--sae", str(out), "--store", str(store_dir), "--tokens", "600",
-                              "--json", str(tmp_path / "m.json")])
+                              "--spliced-contexts", "0", "--no-neurons", "--json", str(tmp_path / "m.json")])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "m.json").read_text())["reconstruction"]
+    assert m["n_tokens"] == 600 and m["l0"] <= 4 + 1e-6
+    assert m["mse_normalized"] == pytest.approx(m["mse"] * store.norm_scalar("resid_post.1") ** 2, rel=1e-5)
+    assert {"mse", "nmse", "dead_frac", "dense_frac"} <= set(m)
+    for words in ("FVU", "raw activation units", "normalised units", "never fired in these 600 tokens"):
+        assert words in r.output
+    # a horizon longer than the tokens trained, or than the store: refused in one line
+    short = tmp_path / "short"
+    r = runner.invoke(app(), ["train", "--store", str(store_dir), "--out", str(short), "--latents", "64", "--k", "4",
+                              "--steps", "5", "--batch-size", "128", "--no-progress"])
+    assert r.exit_code == 0 and "on 640 tokens of the training store" in r.output, r.output
+    r = runner.invoke(app(), ["eval", "--sae", str(short), "--store", str(store_dir), "--tokens", "641"])
+    assert r.exit_code != 0 and "longer than the 640 tokens the SAE was trained on" in str(r.exception)
+    r = runner.invoke(app(), ["eval", "--sae", str(out), "--store", str(store_dir), "--tokens", "99999"])
+    assert r.exit_code != 0 and "longer than the store" in str(r.exception)
+
+
+def test_trained_sae_beats_its_untrained_init_and_eval_reports_heldout_figures(store_dir, tmp_path, tiny_lm,
+                                                                              monkeypatch):
+    """Catches a trainer that does not learn (or an eval scoring the wrong reconstruction): the trained SAE's
+    FVU must be well below its own initialisation's and below 1 (predicting the mean); and `eval` reports
+    held-out spliced CE (ΔCE = CE_sae − CE_clean, documents after the store's) and the feature–neuron
+    figure with its control."""
+    from monoscope.sae import SAEConfig, build_sae
+    from monoscope.sae.evaluate import evaluate_sae
+
+    runner = CliRunner()
+    out = tmp_path / "sae"
+    r = runner.invoke(app(), ["train", "--store", str(store_dir), "--out", str(out), "--latents", "64", "--k", "4",
+                              "--steps", "60", "--batch-size", "128", "--lr", "3e-3", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    store = ActivationStore(store_dir)
+    trained = evaluate_sae(load_sae(out), store, n_tokens=1024, batch_size=256)
+    init = build_sae(SAEConfig("topk", d_in=store.d_model, n_latents=64, k=4, hook="resid_post.1"))
+    init.init_weights(torch.Generator().manual_seed(0))
+    init.cfg.norm_scalar = store.norm_scalar("resid_post.1")
+    untrained = evaluate_sae(init, store, n_tokens=1024, batch_size=256)
+    assert trained.fvu < 0.6 * untrained.fvu and trained.fvu < 0.8, (trained.fvu, untrained.fvu)
+    tiny_lm.model.save_pretrained(tmp_path / "tiny-llama")         # the name the store (and SAE) record
+    tiny_lm.tokenizer.save_pretrained(tmp_path / "tiny-llama")
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app(), ["eval", "--sae", str(out), "--store", str(store_dir), "--spliced-contexts", "8",
+                              "--model", "tiny-llama", "--json", str(tmp_path / "m.json")])
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "m.json").read_text())
-    assert m["n_tokens"] == 600 and 0 < m["fvu"] < 2 and m["l0"] <= 4 + 1e-6
-    assert {"mse", "nmse", "dead_frac", "dense_frac"} <= set(m)
+    assert m["reconstruction"]["n_tokens"] == min(store.n_rows(True), 60 * 128)
+    sp = m["spliced"]
+    assert "held out: documents" in sp["source"] and sp["n_contexts"] == 8
+    assert sp["delta_ce"] == pytest.approx(sp["ce_sae"] - sp["ce_clean"]) and sp["kl_sae"] > 0
+    fn = m["features_vs_neurons"]
+    assert fn["n_features"] > 0 and 0 <= fn["frac_below"] <= 1 and 0 <= fn["control_frac_below"] <= 1
+    assert "ΔCE" in r.output and "features vs neurons" in r.output
+
+
+def test_train_config_defaults_are_the_shipped_recipe():
+    """The recipe the package documents is the one it trains with (catches a default changed in code only)."""
+    from dataclasses import fields
+
+    from monoscope.sae import TrainConfig
+    from monoscope.sae.trainer import load_recipe
+
+    recipe = load_recipe()
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for k, v in recipe.items():
+        assert defaults[k] == (tuple(v) if isinstance(v, list) else v), k

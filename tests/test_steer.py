@@ -1,38 +1,18 @@
 """Splice exactness, clamping at the hook, attribution vs finite-difference ablation, SE_α, fuzzing."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
 
 from monoscope.steer import (DirectionAdd, SpliceError, Steerer, ablation_effects, attribute, clamp,
                              diff_of_means, fuzz, logit_diff, steering_effects)
-
-
-class TinyReluSAE(torch.nn.Module):
-    """A real ReLU SAE with random weights: enough to test the splice's algebra on any model."""
-
-    def __init__(self, d: int, n: int, hook: str, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.W_enc = torch.nn.Parameter(torch.randn(d, n, generator=g) / d ** 0.5)
-        self.b_enc = torch.nn.Parameter(torch.zeros(n) - 0.05)
-        self._W_dec = torch.nn.Parameter(torch.randn(n, d, generator=g) / d ** 0.5)
-        self.cfg = SimpleNamespace(hook=hook, model=None)
-
-    @property
-    def W_dec(self):
-        return self._W_dec
-
-    def encode(self, x):
-        return torch.relu(x.float() @ self.W_enc + self.b_enc)
+from tests.conftest import random_sae
 
 
 @pytest.fixture(scope="module")
 def steerer(tiny_lm):
-    sae = TinyReluSAE(tiny_lm.d_model, 64, "resid_post.1")
+    sae = random_sae(tiny_lm.d_model, 64, "resid_post.1", bias=-0.05)
     return Steerer(tiny_lm, sae)
 
 
@@ -71,19 +51,21 @@ def test_clamp_sets_activation_at_hook(steerer, tiny_lm):
 
 
 def test_generation_with_clamp_differs_and_plain_is_unchanged(steerer, tiny_lm):
-    ids = _ids(tiny_lm)
+    """Catches a splice that perturbs the model when nothing is clamped (x̂ + error must be exactly x): the
+    Steerer's generation without interventions equals the bare model's greedy generation, token for token;
+    and a large clamp changes it."""
+    prompt = "In the beginning"
+    ids = tiny_lm.tokenizer(prompt, return_tensors="pt").input_ids
     plain = tiny_lm.model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=3)
-    spliced = steerer.generate("In the beginning", chat=False, max_new_tokens=8)
     text = tiny_lm.tokenizer.decode(plain[0, ids.shape[1]:], skip_special_tokens=True)
-    assert spliced[0] == steerer.generate("In the beginning", chat=False, max_new_tokens=8)[0]
-    steered = steerer.generate("In the beginning", [clamp(list(range(64)), 50.0)], chat=False,
-                               max_new_tokens=8)
+    spliced = steerer.generate(prompt, chat=False, max_new_tokens=8)
+    assert text.strip() and spliced[0] == text
+    steered = steerer.generate(prompt, [clamp(list(range(64)), 50.0)], chat=False, max_new_tokens=8)
     assert steered[0] != spliced[0]
-    assert isinstance(text, str)
 
 
 def test_attribution_matches_finite_difference_ablation(tiny_lm):
-    sae = TinyReluSAE(tiny_lm.d_model, 48, "resid_post.0", seed=1)
+    sae = random_sae(tiny_lm.d_model, 48, "resid_post.0", seed=1, bias=0.0)
     st = Steerer(tiny_lm, sae)
     ids = _ids(tiny_lm)
     metric = logit_diff(tiny_lm.tokenizer, "earth", "waters")
@@ -134,10 +116,10 @@ def test_fuzz_and_diff_of_means(steerer, tiny_lm):
 
 def test_sae_for_another_model_is_refused(tiny_lm):
     with pytest.raises(SpliceError, match="width 16 does not match"):
-        Steerer(tiny_lm, TinyReluSAE(16, 8, "resid_post.1"))
+        Steerer(tiny_lm, random_sae(16, 8, "resid_post.1", bias=-0.05))
     from monoscope.models import HookPointError
     with pytest.raises(HookPointError, match="valid points"):
-        Steerer(tiny_lm, TinyReluSAE(tiny_lm.d_model, 8, "resid_post.7"))
+        Steerer(tiny_lm, random_sae(tiny_lm.d_model, 8, "resid_post.7", bias=-0.05))
 
 
 def test_chat_without_template_is_a_clear_error(steerer):

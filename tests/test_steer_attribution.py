@@ -9,7 +9,9 @@ import torch
 from monoscope.steer import Steerer, attribute, clamp, logit_diff
 from monoscope.steer.splice import PromptTooLongError
 
-from .test_steer import TinyReluSAE, _ids
+from tests.conftest import random_sae
+
+from .test_steer import _ids
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def bf16_lm():
 def test_attribution_runs_on_a_bf16_model_and_agrees_with_fp32(bf16_lm, tiny_lm):
     """Broken: the fp32 leaf handed to a bf16 layer raised 'expected m1 and m2 to have the same dtype'.
     The bf16 result must rank features like the fp32 model does (same weights up to bf16 rounding)."""
-    sae = TinyReluSAE(tiny_lm.d_model, 48, "resid_post.0", seed=1)
+    sae = random_sae(tiny_lm.d_model, 48, "resid_post.0", seed=1, bias=0.0)
     ids = _ids(tiny_lm)
     metric = logit_diff(tiny_lm.tokenizer, "earth", "waters")
     res16 = attribute(Steerer(bf16_lm, sae), ids, metric, top=48)
@@ -37,11 +39,11 @@ def test_attribution_runs_on_a_bf16_model_and_agrees_with_fp32(bf16_lm, tiny_lm)
 def test_attribution_positions_mask_and_numpy_outputs(tiny_lm):
     """Attribution restricted to some positions equals the full attribution minus the other positions'
     share: the mask is built on the activations' device and only these rows count."""
-    sae = TinyReluSAE(tiny_lm.d_model, 48, "resid_post.0", seed=1)
+    sae = random_sae(tiny_lm.d_model, 48, "resid_post.0", seed=1, bias=0.0)
     st = Steerer(tiny_lm, sae)
     ids = _ids(tiny_lm)
     metric = logit_diff(tiny_lm.tokenizer, "earth", "waters")
-    full = attribute(st, ids, metric, top=48, ablate_top=0)
+    full = attribute(st, ids, metric, top=48, ablate_top=0, positions=list(range(ids.shape[1])))
     first = attribute(st, ids, metric, top=48, ablate_top=0, positions=[0, 1, 2])
     rest = attribute(st, ids, metric, top=48, ablate_top=0, positions=list(range(3, ids.shape[1])))
     tot = {int(f): a for f, a in zip(full.features, full.attribution)}
@@ -50,7 +52,7 @@ def test_attribution_positions_mask_and_numpy_outputs(tiny_lm):
         for f, a in zip(r.features, r.attribution):
             parts[int(f)] = parts.get(int(f), 0.0) + float(a)
     for f, a in tot.items():
-        assert parts.get(f, 0.0) == pytest.approx(a, abs=1e-5)
+        assert parts.get(f, 0.0) == pytest.approx(a, rel=2e-3, abs=1e-5)  # float32 sums in another order
 
 
 @pytest.mark.gpu
@@ -62,14 +64,14 @@ def test_attribution_on_cuda(tiny_lm):
     from .conftest import make_tiny_llama
 
     lm = from_model(make_tiny_llama(len(tiny_lm.tokenizer)).cuda(), tiny_lm.tokenizer, name="tiny-cuda")
-    sae = TinyReluSAE(lm.d_model, 48, "resid_post.0", seed=1).cuda()
+    sae = random_sae(lm.d_model, 48, "resid_post.0", seed=1, bias=0.0).cuda()
     res = attribute(Steerer(lm, sae), _ids(lm), logit_diff(lm.tokenizer, "earth", "waters"), top=10,
                     positions=[1, 2, 3])
     assert isinstance(res.attribution, np.ndarray) and len(res.ablation) == len(res.features)
 
 
 def test_prompt_longer_than_the_context_is_one_clear_error(tiny_lm):
-    st = Steerer(tiny_lm, TinyReluSAE(tiny_lm.d_model, 8, "resid_post.0"))
+    st = Steerer(tiny_lm, random_sae(tiny_lm.d_model, 8, "resid_post.0", bias=0.0))
     limit = tiny_lm.model.config.max_position_embeddings
     ids = torch.ones((1, limit + 1), dtype=torch.long)
     with pytest.raises(PromptTooLongError, match=f"{limit + 1} tokens.*context of {limit}"):
@@ -83,7 +85,7 @@ def test_prompt_longer_than_the_context_is_one_clear_error(tiny_lm):
 def test_batched_generation_equals_one_prompt_at_a_time(tiny_lm):
     """Left padding must change nothing: same greedy tokens with and without a clamp (broken position ids
     or an unmasked pad would change them)."""
-    sae = TinyReluSAE(tiny_lm.d_model, 16, "resid_post.1", seed=3)
+    sae = random_sae(tiny_lm.d_model, 16, "resid_post.1", seed=3, bias=0.0)
     st = Steerer(tiny_lm, sae, max_acts=torch.ones(16))
     prompts = ["In the beginning", "The quick brown fox jumps over", "God"]
     for edits in ([], [clamp(2, 3.0)]):

@@ -1,6 +1,8 @@
 """Harvest → store → reader: exactness, resume, bounded shuffling, and the documented errors."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ def _harvest(lm, corpus, out, **kw):
 
 
 def test_store_rows_equal_model_activations(tiny_lm, text_corpus, tmp_path):
-    res = _harvest(tiny_lm, text_corpus, tmp_path / "s")
+    res = _harvest(tiny_lm, text_corpus, tmp_path / "s", dtype="float32")
     store = res.store
     m = store.manifest
     assert m.complete and m.n_tokens == 2016 and m.hooks == ["resid_pre.0", "resid_post.1"]
@@ -29,6 +31,13 @@ def test_store_rows_equal_model_activations(tiny_lm, text_corpus, tmp_path):
     torch.testing.assert_close(store.get("resid_pre.0", np.arange(32)), hs[0][0], rtol=0, atol=1e-6)
     assert store.shard_array(0, "tokens")[0] == tiny_lm.tokenizer.bos_token_id
     assert bool(store.shard_array(0, "special")[0])
+    # the default store is bfloat16: the same rows, rounded (half the disk)
+    bf = _harvest(tiny_lm, text_corpus, tmp_path / "b").store
+    assert bf.manifest.config.dtype == "bfloat16"
+    assert torch.equal(bf.get("resid_post.1", np.arange(32)), hs[2][0].to(torch.bfloat16).float())
+    act = "act.resid_post.1.npy"
+    assert (tmp_path / "b" / "shards" / bf.manifest.shards[0].name / act).stat().st_size < \
+        0.6 * (tmp_path / "s" / "shards" / m.shards[0].name / act).stat().st_size
 
 
 def test_norm_scalar_makes_mean_sq_norm_d(tiny_lm, text_corpus, tmp_path):
@@ -72,8 +81,8 @@ def test_shuffled_batches_cover_each_row_once_and_resume_exactly(tiny_lm, text_c
 
 
 def test_bf16_storage_round_trips(tiny_lm, text_corpus, tmp_path):
-    f32 = _harvest(tiny_lm, text_corpus, tmp_path / "a").store
-    bf = _harvest(tiny_lm, text_corpus, tmp_path / "b", dtype="bfloat16").store
+    f32 = _harvest(tiny_lm, text_corpus, tmp_path / "a", dtype="float32").store
+    bf = _harvest(tiny_lm, text_corpus, tmp_path / "b").store
     x, y = f32.get("resid_post.1", np.arange(100)), bf.get("resid_post.1", np.arange(100))
     assert torch.equal(x.to(torch.bfloat16).float(), y)
 
@@ -122,3 +131,45 @@ def test_unknown_hook_in_reader(tiny_lm, text_corpus, tmp_path):
     store = _harvest(tiny_lm, text_corpus, tmp_path / "s").store
     with pytest.raises(StoreError, match="holds resid_pre.0, resid_post.1"):
         next(store.batches("mlp_out.1", 8))
+
+
+def test_first_tokens_and_special_tokens_are_skipped_by_default(tiny_lm, text_corpus, tmp_path):
+    """Without a BOS, the first token of a context is an ordinary token (in a trained model, with an
+    attention-sink norm many times the others'): the reader skips it (and special tokens) unless asked, the manifest counts what is skipped, and the normalisation
+    scalar is taken over the rows training reads. A reader that ignored skip_first would fail the counts."""
+    store = _harvest(tiny_lm, text_corpus, tmp_path / "s", add_bos=False, n_tokens=1024, dtype="float32").store
+    m, L = store.manifest, 32
+    assert m.row_counts["first"] == m.n_contexts and m.row_counts["special"] >= 0
+    assert store.n_rows() == m.n_tokens - m.row_counts["excluded"]
+    assert store.n_rows(skip_first=False, skip_special=False) == m.n_tokens
+    for i in range(len(m.shards)):
+        assert not (store.keep_rows(i) % L == 0).any()
+        assert (store.keep_rows(i, skip_first=False) % L == 0).any()
+    every = torch.cat(list(store.batches("resid_post.1", 1, shuffle=False, normalize=False, skip_first=False,
+                                         skip_special=False)))
+    default = torch.cat(list(store.batches("resid_post.1", 1, shuffle=False, normalize=False)))
+    assert len(default) == store.n_rows() < len(every)
+    c = store.norm_scalar("resid_post.1")
+    assert (default * c).pow(2).sum(-1).mean().item() == pytest.approx(store.d_model, rel=1e-4)
+    assert "first token of every context" in json.loads((tmp_path / "s" / "manifest.json").read_text())["training_rows"]
+
+
+def test_harvest_larger_than_the_disk_is_refused(tiny_lm, text_corpus, tmp_path):
+    from monoscope.errors import UserError
+
+    with pytest.raises(UserError, match=r"refusing to harvest: it needs [\d.,]+ TB .* has [\d.,]+ [GMT]B free"):
+        _harvest(tiny_lm, text_corpus, tmp_path / "s", n_tokens=10 ** 11)
+    assert not (tmp_path / "s").exists()                          # nothing was written
+
+
+def test_converting_to_bf16_gives_the_store_a_bf16_harvest_writes(tiny_lm, text_corpus, tmp_path):
+    from monoscope.store.convert import convert_store
+
+    f32 = _harvest(tiny_lm, text_corpus, tmp_path / "f", dtype="float32").store
+    bf = _harvest(tiny_lm, text_corpus, tmp_path / "b").store
+    conv = convert_store(tmp_path / "f", tmp_path / "c", "bfloat16")
+    assert [s.files for s in conv.manifest.shards] == [s.files for s in bf.manifest.shards]    # byte-identical
+    assert conv.manifest.sq_norm_sum == bf.manifest.sq_norm_sum and conv.manifest.row_counts == bf.manifest.row_counts
+    assert f32.manifest.sq_norm_sum != bf.manifest.sq_norm_sum
+    with pytest.raises(StoreError, match="not empty"):
+        convert_store(tmp_path / "f", tmp_path / "c")

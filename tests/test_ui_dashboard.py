@@ -35,7 +35,6 @@ def build_hostile_env(root):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from monoscope.features import build_feature_db
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.models import from_model
     from monoscope.store import harvest
 
@@ -54,7 +53,9 @@ def build_hostile_env(root):
     corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
     store = harvest(lm, root / "store", hooks=HOOK, corpus=str(corpus), n_tokens=2500, context_len=32,
                     batch_size=8, shard_tokens=512, progress=False).store
-    sae = ToyReluSAE.for_store(store, 40, hook=HOOK, density=0.08, seed=3)
+    from tests.conftest import density_sae
+
+    sae = density_sae(store, 40, HOOK, density=0.08, seed=3)
     sae.cfg.model = lm.name
     db = build_feature_db(sae, store, root / "db", lm=lm, progress=False, top_k=6, n_buckets=4,
                           map_method="pca")
@@ -184,7 +185,6 @@ def test_db_only_dashboard_and_mismatched_sae(env):
     from fastapi.testclient import TestClient
 
     from monoscope.features import FeatureDBError
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.ui import create_app
 
     lm, sae, db = env
@@ -192,7 +192,9 @@ def test_db_only_dashboard_and_mismatched_sae(env):
     assert c.get("/").status_code == 200
     r = c.get("/search", params={"prompt": "hello"})
     assert r.status_code == 409 and "without a model" in r.text
-    other = ToyReluSAE(sae.W_dec.shape[1], 40, hook=HOOK, seed=11)
+    from tests.conftest import random_sae
+
+    other = random_sae(sae.W_dec.shape[1], 40, HOOK, seed=11)
     with pytest.raises(FeatureDBError, match="built from SAE"):
         create_app(db, lm=lm, sae=other)
 
@@ -225,8 +227,8 @@ def test_analyses_pages_feature_notes_and_cross_sae(env, tmp_path):
     from fastapi.testclient import TestClient
 
     from monoscope.analyze.common import AnalysisError, figure, save_result, table
-    from monoscope.features.toy import ToyReluSAE
     from monoscope.ui import create_app
+    from tests.conftest import random_sae
 
     lm, sae, db = env
     out = db.path / "analyses"
@@ -239,9 +241,9 @@ def test_analyses_pages_feature_notes_and_cross_sae(env, tmp_path):
         save_result(out, "stale", {"sae": {"fingerprint": "not-this-sae"}, "summary": ["old"]})
         d = sae.W_dec.shape[1]
         perm = torch.randperm(sae.W_dec.shape[0], generator=torch.Generator().manual_seed(1))
-        wide = ToyReluSAE(d, 80, hook=HOOK, seed=5)
+        wide = random_sae(d, 80, HOOK, seed=5)
         with torch.no_grad():
-            wide._W_dec[:40] = (sae.W_dec / sae.W_dec.norm(dim=1, keepdim=True))[perm]
+            wide.W_dec[:40] = (sae.W_dec / sae.W_dec.norm(dim=1, keepdim=True))[perm]
         c = TestClient(create_app(db, lm=lm, sae=sae, compare=[("wide", wide, None)]), raise_server_exceptions=False)
         home = c.get("/").text
         assert 'href="/analyses/demo"' in home and "stale" not in home
@@ -265,6 +267,6 @@ def test_analyses_pages_feature_notes_and_cross_sae(env, tmp_path):
         api = c.get("/api/analyses").json()
         assert set(api) == {"demo"}
         with pytest.raises(AnalysisError, match="different hook points"):
-            create_app(db, lm=lm, sae=sae, compare=[("other", ToyReluSAE(d, 16, hook="resid_post.0"), None)])
+            create_app(db, lm=lm, sae=sae, compare=[("other", random_sae(d, 16, "resid_post.0"), None)])
     finally:
         shutil.rmtree(out, ignore_errors=True)

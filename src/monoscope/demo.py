@@ -61,10 +61,11 @@ def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40) -> li
 
 def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, context_len: int = 128,
              n_latents: int = 4096, k: int = 32, steps: int = 600, batch_size: int = 1024,
-             explain_n: int = 3, audit: bool = True) -> dict:
+             explain_n: int = 2, audit: bool = True) -> dict:
     import torch
 
-    from .evals.spliced import spliced_loss, store_contexts
+    from .evals.spliced import heldout_spliced_loss
+    from .sae.cli import spliced_table
     from .features import build_feature_db
     from .features.db import FeatureDB
     from .models import load
@@ -92,18 +93,14 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     _stage("3. train SAE")
     sae = train_demo_sae(res.store, out / "sae", n_latents, k, steps, batch_size)
     produced["SAE"] = out / "sae"
-    ctx = store_contexts(res.store, 16, seed=1)
-    spl = spliced_loss(lm, sae, ctx, batch_size=8)
-    ev = Table(title=f"SAE evaluation ({spl.n_tokens:,} tokens, spliced at {hook})", show_header=False)
-    metrics = [json.loads(l) for l in (out / "sae" / "metrics.jsonl").read_text().splitlines()] \
-        if (out / "sae" / "metrics.jsonl").exists() else []
-    if metrics:
-        last = metrics[-1]
-        ev.add_row("FVU / L0 / dead (train, last step)", f"{last['fvu']:.3f} / {last['l0']:.1f} / {100 * last['dead_frac']:.1f}%")
-    ev.add_row("CE clean / with SAE / zero-ablated", f"{spl.ce_clean:.3f} / {spl.ce_sae:.3f} / {spl.ce_zero:.3f}")
-    ev.add_row("fraction of CE loss recovered", f"{spl.loss_recovered:.3f}")
-    ev.add_row("KL(clean ‖ SAE) per token", f"{spl.kl_sae:.4f}")
-    console.print(ev)
+    spl = heldout_spliced_loss(lm, sae, res.store, n_contexts=16)
+    summary = json.loads((out / "sae" / "summary.json").read_text()) if (out / "sae" / "summary.json").exists() else {}
+    last = summary.get("last") or {}
+    if last:
+        console.print(f"training (last logged step): FVU {last['fvu']:.3f}, L0 {last['l0']:.1f}, dead "
+                      f"{100 * summary.get('dead_frac', last['dead_frac']):.1f}% = silent for the last "
+                      f"{summary.get('dead_window_tokens', 0):,} of {summary.get('tokens', 0):,} tokens trained")
+    console.print(spliced_table(spl))
 
     _stage("4. feature database")
     fdb_dir = out / "features"
@@ -119,12 +116,14 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
                   f"of features vs {lc.get('baseline_hit_rate', nan):.3f}. Most consistent: "
                   + ", ".join(f"{f} ({v:.2f})" for f, v in lc.get("best_features", [])[:5]))
     if explain_n:
-        from .features.explain import explain
+        from .features.explain import ExplainConfig, explain, summary_lines
         try:
-            recs = explain(fdb, n_features=explain_n, backend=f"local:{model}")
-            for r in recs:
-                console.print(f"  feature {r.get('feature')}: {r.get('explanation')!r} "
-                              f"(specificity {r.get('specificity')}, detection {r.get('detection')})")
+            recs = explain(fdb, n_features=explain_n, backend=f"local:{model}", cfg=ExplainConfig.quick(),
+                           force=True, sae=sae, store=res.store)
+            console.print(f"explanations by local:{model}, scored on small sets (quick settings) against another "
+                          f"feature's explanation:")
+            for line in summary_lines(recs):
+                console.print("  " + line, markup=False)
         except Exception as e:  # an LLM problem must not sink the rest of the demo; say so plainly
             console.print(f"[yellow]explanations skipped: {type(e).__name__}: {e}")
 
@@ -178,7 +177,7 @@ def register(app: typer.Typer) -> None:
              tokens: int = typer.Option(200_000, help="tokens to harvest (scale up for real runs)"),
              latents: int = typer.Option(4096, help="SAE latents"),
              steps: int = typer.Option(600, help="SAE training steps"),
-             explain_n: int = typer.Option(3, help="features to explain with the local LLM"),
+             explain_n: int = typer.Option(2, help="features to explain and score with the local LLM"),
              audit: bool = typer.Option(True, help="end with the blind audit of the default organism")) -> None:
         """Run the main job on the embedded default model and corpus."""
         run_demo(out, model=model, tokens=tokens, n_latents=latents, steps=steps, explain_n=explain_n, audit=audit)

@@ -1,6 +1,7 @@
 """Crash-safe file writes and checksums, shared by every artifact writer (store, SAE, feature database,
 organism): a reader never sees half a file, because each write goes to a temp file in the same directory,
-is flushed to disk, and replaces the target with one atomic ``os.replace``."""
+is fsynced, replaces the target with one atomic ``os.replace``, and the directory entry is fsynced too (so
+the rename itself survives a power cut, not only the bytes)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,28 +11,39 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's bytes, or a directory's entries, to disk."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then move the result onto ``path``; on any failure the temp file is removed
-    and ``path`` is left as it was."""
+    and ``path`` is left as it was. Whatever ``write`` did, the temp file is fsynced before the rename and
+    the directory after it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_path(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
 
     atomic_write(path, write)
 

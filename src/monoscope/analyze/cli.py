@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
-app = typer.Typer(no_args_is_help=True, help="The paper's feature analyses on an SAE: concept steering, "
-                                             "attribution, multilingual features, splitting, completeness, "
-                                             "safety features. Each writes JSON + a plot.")
+app = typer.Typer(no_args_is_help=True, help="The paper's feature analyses on an SAE (concept steering, "
+                                             "attribution, multilingual, splitting, completeness, safety "
+                                             "features); each writes JSON + a plot the dashboard links.")
 
 
 def print_result(result: dict, path: Path | None = None) -> None:

@@ -115,7 +115,7 @@ def open_workbench(sae: str | Path | Any, features: str | Path | None = None, mo
     """Load the SAE (a directory or an object), its feature database (given, or found beside the SAE) and
     the model (given, else the one the database or the SAE names)."""
     from ..features import FeatureDB
-    from ..features.index import load_sae
+    from ..sae import load_sae
 
     sae_path = None
     if isinstance(sae, (str, Path)):

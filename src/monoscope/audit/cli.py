@@ -10,7 +10,7 @@ from rich.table import Table
 console = Console()
 
 
-def build_target(org_dir: Path, sae: Path | None = None, features: Path | None = None, base: bool = True,
+def build_target(org_dir: Path, sae: str | Path | None = None, features: Path | None = None, base: bool = True,
                  stage: str = "final"):
     """Everything an auditor is handed for an organism directory (never its spec)."""
     from ..llm.local import LocalHFBackend
@@ -29,8 +29,8 @@ def build_target(org_dir: Path, sae: Path | None = None, features: Path | None =
         base_backend = LocalHFBackend(load(manifest["base_model"]))
     probe, examples, labels, max_acts, details = None, None, None, None, None
     if sae is not None:
-        from ..features.index import load_sae
-        probe = SAEProbe(lm, load_sae(sae))
+        from ..sae import load_sae
+        probe = SAEProbe(lm, load_sae(sae, model=lm))
     if features is not None:
         from ..features.db import FeatureDB
         fdb = FeatureDB(features)
@@ -85,13 +85,13 @@ def register(app: typer.Typer) -> None:
     def game(organism: Path = typer.Argument(..., help="organism directory (from `monoscope organism build`)"),
              out: Path = typer.Option(Path("runs/audit"), help="where reports go"),
              n: int = typer.Option(1, help="number of games (seeds)"),
-             sae: Path = typer.Option(None, help="SAE on the organism's middle layer (optional)"),
+             sae: str = typer.Option(None, help="SAE on the organism's middle layer (optional): a directory, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
              features: Path = typer.Option(None, help="feature database of that SAE (optional)"),
              no_base: bool = typer.Option(False, help="do not give the auditor the public base model"),
              dashboard: str = typer.Option(None, help="dashboard URL to link features to"),
              auditor: str = typer.Option("playbook", help="'playbook' (scripted) or 'agent' (LLM investigator)"),
              investigator: str = typer.Option(None, help="LLM backend driving the agent, e.g. "
-                                              "'anthropic:claude-sonnet-4-5' or 'openai:http://host:8000/v1#model' "
+                                              "'anthropic:claude-sonnet-4-5' or 'openai:http://host:8001/v1#model' "
                                               "(default: $MONOSCOPE_LLM, else the local SmolLM2, which is too weak "
                                               "to investigate well)"),
              budget: int = typer.Option(30, help="agent: tool calls before it must submit its report")) -> None:

@@ -182,6 +182,8 @@ class TrainingData:
 
     def _encoder(self) -> "SentenceEncoder":
         if self._embedder is None:
+            from ..models.sentence import SentenceEncoder  # lazy: loading the models package costs seconds
+
             self._embedder = SentenceEncoder()
         return self._embedder
 

@@ -36,7 +36,7 @@ def grade(report: AuditReport, biases: Sequence[BiasKey], root_cause_terms: Sequ
     found: dict[str, str] = {}
     if report.behaviours:
         if encoder is None:
-            from .data_tools import SentenceEncoder
+            from ..models.sentence import SentenceEncoder
             encoder = SentenceEncoder()
         b = encoder.encode([x.description for x in biases])
         r = encoder.encode(list(report.behaviours))

@@ -1,8 +1,9 @@
 """`monoscope train-distributed` and `monoscope harvest-distributed`: torchrun launchers.
 
-Each starts `torchrun` (python -m torch.distributed.run) on this node with the module entry point
-(`monoscope.distributed.train` / `monoscope.distributed.harvest`). For several nodes, run the same command
-on every node with --nnodes, --node-rank and --master-addr (or call torchrun directly; docs/distributed.md).
+Each starts `torchrun` (python -m torch.distributed.run) on this node: `-m monoscope train …` (the same
+command line as a single-process `monoscope train`) or `-m monoscope.distributed.harvest`. For several
+nodes, run the same command on every node with --nnodes, --node-rank and --master-addr (or call torchrun
+directly; docs/distributed.md).
 """
 from __future__ import annotations
 
@@ -41,24 +42,9 @@ def _launch(cmd: list[str], dry_run: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train-distributed")
+    @app.command("train-distributed", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def train_distributed(
-        store: Path = typer.Option(..., help="activation store"),
-        out: Path = typer.Option(..., help="output directory (sharded checkpoints, metrics, the SAE)"),
-        n_latents: int = typer.Option(..., help="dictionary size"),
-        mode: str = typer.Option("dp", help="dp (data parallel) or fs (feature sharded: latents split over ranks)"),
-        arch: str = typer.Option("topk", help="topk | relu (dp and fs) | jumprelu (dp)"),
-        k: int = typer.Option(64),
-        l1_coeff: float = typer.Option(5.0),
-        steps: int = typer.Option(None),
-        tokens: int = typer.Option(None),
-        batch_size: int = typer.Option(4096, help="global batch size"),
-        lr: float = typer.Option(None),
-        seed: int = typer.Option(0),
-        checkpoint_every: int = typer.Option(1000),
-        hook: str = typer.Option(None),
-        device: str = typer.Option("auto"),
-        resume: bool = typer.Option(False, help="continue the run in --out (any number of processes)"),
+        ctx: typer.Context,
         nproc_per_node: int = typer.Option(0, help="processes on this node (default: GPUs, or 2 on a CPU)"),
         nnodes: int = typer.Option(1),
         node_rank: int = typer.Option(0),
@@ -66,20 +52,13 @@ def register(app: typer.Typer) -> None:
         master_port: int = typer.Option(29500),
         dry_run: bool = typer.Option(False, help="print the torchrun command only"),
     ):
-        """Train one SAE over several processes/GPUs with torchrun (data parallel or feature sharded)."""
+        """Run `monoscope train` over several processes/GPUs with torchrun; every other option is passed to
+        `monoscope train` unchanged (--store or --model, --strategy dp|fs, --latents, …)."""
         import torch
 
         nproc = nproc_per_node or (torch.cuda.device_count() or 2)
-        args = ["--store", str(store), "--out", str(out), "--mode", mode, "--arch", arch, "--n-latents",
-                str(n_latents), "--k", str(k), "--l1-coeff", str(l1_coeff), "--batch-size", str(batch_size),
-                "--seed", str(seed), "--checkpoint-every", str(checkpoint_every), "--device", device]
-        for flag, v in (("--steps", steps), ("--tokens", tokens), ("--lr", lr), ("--hook", hook)):
-            if v is not None:
-                args += [flag, str(v)]
-        if resume:
-            args.append("--resume")
-        _launch(torchrun_cmd("monoscope.distributed.train", args, nproc, nnodes, node_rank, master_addr,
-                             master_port), dry_run)
+        _launch(torchrun_cmd("monoscope", ["train", *ctx.args], nproc, nnodes, node_rank, master_addr, master_port),
+                dry_run)
 
     @app.command("harvest-distributed")
     def harvest_distributed(
@@ -91,7 +70,7 @@ def register(app: typer.Typer) -> None:
         context_len: int = typer.Option(128),
         batch_size: int = typer.Option(16),
         shard_tokens: int = typer.Option(1 << 16),
-        dtype: str = typer.Option("float32"),
+        dtype: str = typer.Option("bfloat16", help="storage dtype: bfloat16 or float32"),
         device: str = typer.Option("auto"),
         nproc_per_node: int = typer.Option(0, help="processes on this node (default: GPUs, or 2 on a CPU)"),
         nnodes: int = typer.Option(1),

@@ -28,11 +28,12 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from ..store.harvest import HarvestResult, _batched, _open_or_create, _to_storage, _write_shard
 from ..fileio import atomic_write_text
-from ..store.manifest import HarvestConfig, ShardInfo, StoreManifest
+from ..store.harvest import (DEFAULT_DTYPE, HarvestResult, _batched, _done_contexts, _open_or_create, _to_storage,
+                             _write_shard, check_dtype, plan_harvest)
+from ..store.manifest import HarvestConfig, ShardInfo, StoreManifest, training_mask
 from ..store.reader import ActivationStore, hook_file
-from . import comm
+from .. import comm
 
 PARTIAL_DIR = ".dist"
 
@@ -64,6 +65,8 @@ def _merge_partials(out: Path, manifest: StoreManifest) -> int:
         for hook, s in r["sq_norm_sum"].items():
             manifest.sq_norm_sum[hook] = manifest.sq_norm_sum.get(hook, 0.0) + s
         manifest.norm_count += int(r["norm_count"])
+        for key, n in r.get("row_counts", {}).items():
+            manifest.row_counts[key] = manifest.row_counts.get(key, 0) + int(n)
         manifest.shards.append(info)
         merged += 1
     shutil.rmtree(d, ignore_errors=True)
@@ -81,9 +84,9 @@ def _shard_arrays(contexts: list, acts: dict[str, torch.Tensor], dtype: str) -> 
     return arrays
 
 
-def _sq_sums(arrays: dict[str, np.ndarray]) -> tuple[dict[str, float], int]:
+def _sq_sums(arrays: dict[str, np.ndarray], context_len: int) -> tuple[dict[str, float], int]:
     """The per-shard normalisation sums, computed exactly as the single-process writer computes them."""
-    keep = ~arrays["special.npy"]
+    keep = training_mask(arrays["special.npy"], context_len)
     sums = {}
     for fname, arr in arrays.items():
         if fname.startswith("act."):
@@ -94,9 +97,15 @@ def _sq_sums(arrays: dict[str, np.ndarray]) -> tuple[dict[str, float], int]:
     return sums, int(keep.sum())
 
 
+def _row_counts(special: np.ndarray, context_len: int) -> dict[str, int]:
+    m = StoreManifest(config=HarvestConfig("", [], "", context_len, DEFAULT_DTYPE), d_model=0, target_tokens=0)
+    m.count_rows(special)
+    return m.row_counts
+
+
 def harvest_distributed(model, out: str | Path, hooks: Iterable[str] | str | None = None, corpus: str = "default",
                         n_tokens: int = 100_000, context_len: int = 128, batch_size: int = 16,
-                        shard_tokens: int = 1 << 16, dtype: str = "float32", device: str | None = None,
+                        shard_tokens: int = 1 << 16, dtype: str = DEFAULT_DTYPE, device: str | None = None,
                         add_bos: bool = True, text_key: str = "text", progress: bool = True) -> HarvestResult:
     """`monoscope.store.harvest` over the ranks of the current process group (see the module docstring).
     Same arguments; `device` defaults to this rank's GPU (cuda:LOCAL_RANK) or the CPU. Every rank returns
@@ -104,8 +113,7 @@ def harvest_distributed(model, out: str | Path, hooks: Iterable[str] | str | Non
     from ..corpus import iter_contexts, iter_documents
     from ..models import LoadedModel, load
 
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"storage dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+    check_dtype(dtype)
     env = comm.current()
     rank, world = env.rank, env.world
     dev = comm.pick_device(device or "auto", env.local_rank)
@@ -119,6 +127,11 @@ def harvest_distributed(model, out: str | Path, hooks: Iterable[str] | str | Non
     err = None
     if rank == 0:
         try:
+            plan = plan_harvest(out, (-(-n_tokens // context_len) - _done_contexts(out, cfg)) * context_len,
+                                len(points), lm.d_model, dtype)
+            if progress:
+                print(plan.describe(), flush=True)
+            plan.check()
             manifest = _open_or_create(out, cfg, lm, n_tokens)
             _merge_partials(out, manifest)
             manifest.save(out)
@@ -128,7 +141,9 @@ def harvest_distributed(model, out: str | Path, hooks: Iterable[str] | str | Non
     if err is not None:
         raise err
     if msg is not None:
-        raise RuntimeError(f"rank 0 could not open the store: {msg}")
+        from ..store.manifest import StoreError
+
+        raise StoreError(f"rank 0 could not open the store: {msg}")
     comm.barrier()
     manifest = StoreManifest.load(out)
     target = -(-n_tokens // context_len)
@@ -189,9 +204,10 @@ def _harvest_blocks(lm, hooked, points, out, rank, world, done, target, cps, bat
             arrays = _shard_arrays(block, {p: torch.cat(v) for p, v in acts.items()}, dtype)
             name = f"{first:09d}"
             files = _write_shard(out, name, arrays)
-            sums, count = _sq_sums(arrays)
+            sums, count = _sq_sums(arrays, context_len)
             info = ShardInfo(name, first, len(block), int(arrays["tokens.npy"].shape[0]), files)
-            records.append({"shard": vars(info), "sq_norm_sum": sums, "norm_count": count})
+            records.append({"shard": vars(info), "sq_norm_sum": sums, "norm_count": count,
+                            "row_counts": _row_counts(arrays["special.npy"], context_len)})
             atomic_write_text(ppath, json.dumps(records))
             bar.update(len(block) * context_len)
             block = []
@@ -213,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--context-len", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--shard-tokens", type=int, default=1 << 16)
-    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--dtype", default=DEFAULT_DTYPE)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--text-key", default="text")
     a = ap.parse_args(argv)

@@ -53,10 +53,10 @@ def _db_arg(pos: Path | None, opt: Path | None) -> Path:
 def register(app: typer.Typer) -> None:
     @app.command()
     def index(
-        sae: Path = typer.Option(..., help="SAE directory (sae.safetensors + cfg.json, or anything monoscope.sae loads)"),
+        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
         store: Path = typer.Option(..., help="activation store holding the SAE's hook point"),
         out: Path = typer.Option(..., help="feature database directory (resumes a killed run)"),
-        other_sae: Path = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),
+        other_sae: str = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),
         model: str = typer.Option("", help="model for logit effects and token text (default: the store's)"),
         top_k: int = typer.Option(20, help="top contexts per feature"),
         n_buckets: int = typer.Option(10, help="activation buckets for samples"),
@@ -95,46 +95,88 @@ def register(app: typer.Typer) -> None:
         db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
         features: str = typer.Option("", help="comma-separated feature ids (default: --n random alive features)"),
         n: int = typer.Option(3, help="how many random alive features when --features is not given"),
-        llm: str = typer.Option(None, help="LLM backend spec (default $MONOSCOPE_LLM or local:smollm2-135m), "
-                                           "e.g. openai:http://127.0.0.1:8000/v1#MODEL, anthropic:MODEL"),
-        n_specificity: int = typer.Option(8, help="activations judged per feature (0-3 rubric)"),
-        n_detection: int = typer.Option(6, help="contexts judged per feature for detection"),
-        score: bool = typer.Option(True, help="score explanations (specificity, detection)"),
+        llm: str = typer.Option(None, help="LLM backend spec for explainer and judge (default $MONOSCOPE_LLM or "
+                                           "local:smollm2-135m), e.g. openai:http://127.0.0.1:8001/v1#MODEL, "
+                                           "anthropic:MODEL"),
+        sae: Path = typer.Option(None, help="the SAE the database was built from (default: its manifest's path)"),
+        store: Path = typer.Option(None, help="the activation store it was built from (default: its manifest's)"),
+        quick: bool = typer.Option(False, help="small sets (10/10/20 items, 384 scanned contexts): a CPU demo"),
+        n_detection: int = typer.Option(0, help="activating contexts for detection, and as many non-activating "
+                                                "(default 50)"),
+        n_fuzzing: int = typer.Option(0, help="activating contexts for fuzzing (default 50)"),
+        n_specificity: int = typer.Option(0, help="single-token samples for the 0-3 rubric (default 100)"),
+        scan_contexts: int = typer.Option(-1, help="store contexts scanned (default 4096; 0 = all)"),
+        items_per_prompt: int = typer.Option(1, help="items judged per prompt (fewer, longer calls for APIs)"),
+        price_in: float = typer.Option(None, help="USD per million prompt tokens, for the cost per feature"),
+        price_out: float = typer.Option(None, help="USD per million completion tokens"),
+        vs_neurons: int = typer.Option(0, help="also explain this many random features and MLP neurons of the "
+                                               "SAE's layer under the same scorer (features vs neurons)"),
+        score: bool = typer.Option(True, help="score explanations (detection, fuzzing, specificity)"),
         force: bool = typer.Option(False, help="re-explain features that already have an explanation"),
         seed: int = typer.Option(0),
     ) -> None:
-        """Explain features with an LLM and score the explanations (specificity, detection)."""
+        """Explain features with an LLM and score each explanation against a control (detection, fuzzing, specificity).
+
+        The control is another feature's explanation on the same items; an uninformative judge gets no score."""
+        from dataclasses import replace
+
         from ..llm import BackendSpecError, LLMError
-        from .explain import ExplainConfig, explain as run
-        from .index import FeatureDBError
+        from .explain import ExplainConfig, compare_features_neurons, describe_score, explain as run
 
         db = _db_arg(db, db_opt)
+        cfg = ExplainConfig.quick(seed=seed) if quick else ExplainConfig(seed=seed)
+        sc = cfg.score
+        sc = replace(sc, n_detection=n_detection or sc.n_detection, n_fuzzing=n_fuzzing or sc.n_fuzzing,
+                     n_specificity=n_specificity or sc.n_specificity, items_per_prompt=items_per_prompt)
+        cfg = replace(cfg, score=sc, price_in=price_in, price_out=price_out,
+                      n_scan_contexts=cfg.n_scan_contexts if scan_contexts < 0 else scan_contexts)
+        ids = [int(x) for x in features.replace(",", " ").split()] if features else None
         try:
-            ids = [int(x) for x in features.replace(",", " ").split()] if features else None
-            recs = run(db, ids, backend=llm, n_features=n, score=score, force=force,
-                       cfg=ExplainConfig(n_specificity=n_specificity, n_detection=n_detection, seed=seed))
-        except (LLMError, BackendSpecError) as e:
-            _fail(f"the LLM backend failed ({type(e).__name__}): {e}")
-        except (FeatureDBError, ValueError) as e:
-            _fail(e)
-        if not recs:
+            recs = run(db, ids, backend=llm, n_features=n, score=score, force=force, cfg=cfg, sae=sae, store=store)
+            cmp = None
+            if vs_neurons:
+                from ..models import load
+                from .db import FeatureDB
+
+                fdb = FeatureDB(db)
+                lm = load(fdb.manifest["model"]["name"])
+                cmp = compare_features_neurons(fdb, lm, n=vs_neurons, backend=llm, cfg=cfg, sae=sae, store=store)
+        except LLMError as e:       # an endpoint that is down, a server error: one line, as for a UserError
+            console.print(f"error: the LLM backend failed ({type(e).__name__}): {str(e).splitlines()[0]}")
+            raise typer.Exit(2)
+        except BackendSpecError as e:
+            console.print(f"error: {e}")
+            raise typer.Exit(2)
+        if not recs and not cmp:
             console.print("nothing to do: those features are already explained (use --force to redo)")
             return
-        t = Table(title="explanations")
-        for c in ("feature", "explanation", "specificity", "detection"):
+        t = Table(title="explanations (score [95% interval] (n, control = another feature's explanation))")
+        for c in ("feature", "explanation", "detection", "fuzzing", "specificity", "tokens"):
             t.add_column(c)
         for r in recs:
-            t.add_row(str(r["feature"]), r["explanation"],
-                      "–" if r.get("specificity") is None else f"{r['specificity']:.2f}",
-                      "–" if r.get("detection") is None else f"{r['detection']:.2f}")
+            u = r.get("usage") or {}
+            tok = f"{u.get('prompt_tokens', 0):,} + {u.get('completion_tokens', 0):,}"
+            if "cost_usd" in u:
+                tok += f" (${u['cost_usd']:.4f})"
+            t.add_row(str(r["feature"]), r.get("explanation") or r.get("skipped", ""),
+                      *(describe_score(r.get(s)) for s in ("detection", "fuzzing", "specificity")), tok)
         console.print(t)
+        if cmp:
+            c = Table(title=f"features vs neurons (layer {cmp['layer']}): mean score over units with an informative "
+                            f"judge")
+            for col in ("scorer", "features", "neurons"):
+                c.add_column(col)
+            for s, row in cmp["scorers"].items():
+                c.add_row(s, *(("–" if v["mean"] is None else f"{v['mean']:.3f}") + f" ({v['informative']}/{v['of']})"
+                               for v in (row["features"], row["neurons"])))
+            console.print(c)
         console.print(f"saved to {Path(db) / 'explanations.jsonl'}; plots in {Path(db) / 'plots'}")
 
     @app.command()
     def serve(
         db: Path = typer.Argument(None, help="feature database directory (or --db)"),
         db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
-        sae: Path = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
+        sae: str = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
                                            "SAE the database was built from, if its path is known"),
         no_model: bool = typer.Option(False, help="serve the database only (no model, no SAE)"),
         model: str = typer.Option("", help="model name/dir (default: the database's)"),
@@ -149,7 +191,8 @@ def register(app: typer.Typer) -> None:
         """Start the feature dashboard."""
         from ..ui import serve as run
         from . import FeatureDB
-        from .index import FeatureDBError, load_sae
+        from ..sae import load_sae
+        from .index import FeatureDBError
 
         db = _db_arg(db, db_opt)
         try:
@@ -157,7 +200,7 @@ def register(app: typer.Typer) -> None:
             lm = sae_obj = None
             sae_path = sae or fdb.manifest.get("sae_path")
             if not no_model and sae_path:
-                if not Path(sae_path).exists():
+                if not str(sae_path).startswith(("saelens:", "hf:")) and not Path(sae_path).exists():
                     console.print(f"[yellow]the SAE {sae_path} is not there; serving the database only[/yellow]")
                 else:
                     from ..models import load

@@ -15,7 +15,8 @@ Directory layout (written by `monoscope index`, `build_feature_db`):
     background.parquet        random windows (window, start, tokens[]) + background_acts.parquet (window,
                               feature, act) — every feature's max in each window (sparse), for detection
     max_acts.safetensors      {"max_acts": [n]} — the steering unit (Steerer(max_acts=...))
-    explanations.jsonl        appended by `monoscope explain` (last record per feature wins)
+    explanations.jsonl        appended by `monoscope explain` (last record per feature wins); each scorer's
+                              record is flattened into columns by `flatten_scores`
     plots/                    specificity plots
 """
 from __future__ import annotations
@@ -33,11 +34,37 @@ import numpy as np
 from .index import FORMAT_VERSION, MANIFEST, MAX_ACTS, FeatureDBError, sae_fingerprint
 
 EXPLANATIONS = "explanations.jsonl"
+SCORERS = ("detection", "fuzzing", "specificity")
 EXPLANATION_COLUMNS = {
-    "explanation": "VARCHAR", "explainer": "VARCHAR", "created": "VARCHAR", "specificity": "DOUBLE",
-    "specificity_n": "INTEGER", "specificity_by_bucket": "DOUBLE[]", "detection": "DOUBLE",
-    "detection_n": "INTEGER", "plot": "VARCHAR",
+    "explanation": "VARCHAR", "explainer": "VARCHAR", "judge": "VARCHAR", "created": "VARCHAR", "plot": "VARCHAR",
+    **{f"{s}{suffix}": t for s in SCORERS for suffix, t in (
+        ("", "DOUBLE"), ("_n", "INTEGER"), ("_ci", "DOUBLE[]"), ("_control", "DOUBLE"),
+        ("_uninformative", "BOOLEAN"), ("_reason", "VARCHAR"))},
+    "specificity_zero": "DOUBLE", "specificity_by_level": "DOUBLE[]",
 }
+
+
+def flatten_scores(rec: dict) -> dict:
+    """Columns of one explanation record: each scorer's nested record ({"score", "n", "ci", "control", ...}
+    or {"uninformative"/"insufficient": true, "reason"}) becomes `<scorer>`, `<scorer>_n`, `<scorer>_ci`,
+    `<scorer>_control`, `<scorer>_uninformative`, `<scorer>_reason`. The score column is NULL unless the
+    judge was informative, so nothing sorts by an uncontrolled score; bare numbers (records written before
+    scores carried a control) are dropped for the same reason."""
+    out = {k: v for k, v in rec.items() if k in EXPLANATION_COLUMNS and k not in SCORERS}
+    for s in SCORERS:
+        v = rec.get(s)
+        if not isinstance(v, dict):
+            continue
+        out[s] = v.get("score") if not v.get("uninformative") and not v.get("insufficient") else None
+        out[f"{s}_n"] = v.get("n")
+        out[f"{s}_ci"] = v.get("ci") if out[s] is not None else None
+        out[f"{s}_control"] = (v.get("control") or {}).get("score")
+        out[f"{s}_uninformative"] = bool(v.get("uninformative") or v.get("insufficient"))
+        out[f"{s}_reason"] = v.get("reason")
+        if s == "specificity":
+            out["specificity_zero"] = v.get("zero") if out[s] is not None else None
+            out["specificity_by_level"] = v.get("by_level")
+    return out
 _TABLES = ("features", "examples", "vocab", "background", "background_acts")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 
@@ -154,7 +181,8 @@ class FeatureDB:
                     except json.JSONDecodeError:
                         continue  # a torn last line from a killed writer
                     if isinstance(r, dict) and isinstance(r.get("feature"), int):
-                        recs[r["feature"]] = {**recs.get(r["feature"], {}), **r}
+                        flat = flatten_scores(r)   # a new explanation replaces the old one's scores
+                        recs[r["feature"]] = flat if "explanation" in r else {**recs.get(r["feature"], {}), **flat}
             cols = ", ".join(f"{c} {t}" for c, t in EXPLANATION_COLUMNS.items())
             self._db.execute(f"CREATE OR REPLACE TABLE explanations (feature INTEGER, {cols})")
             if recs:
@@ -167,7 +195,7 @@ class FeatureDB:
         with self._lock, open(self.path / EXPLANATIONS, "a") as f:
             for r in records:
                 self.check_feature(r["feature"])
-                f.write(json.dumps({k: v for k, v in r.items() if k == "feature" or k in EXPLANATION_COLUMNS}) + "\n")
+                f.write(json.dumps(r, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
         self._refresh_explanations()
@@ -220,7 +248,9 @@ class FeatureDB:
             where.append(f"f.feature IN ({', '.join('?' * len(ids))})")
             params += ids
         sql = (f"SELECT f.feature, f.alive, f.density, f.max_act, f.mean_act, f.top_logit_ids, e.explanation, "
-               f"e.specificity, e.detection FROM features f LEFT JOIN explanations e ON e.feature = f.feature "
+               f"e.specificity, e.specificity_n, e.specificity_control, e.specificity_uninformative, e.detection, "
+               f"e.detection_n, e.detection_control, e.detection_uninformative, e.fuzzing, e.fuzzing_n, "
+               f"e.fuzzing_control, e.fuzzing_uninformative FROM features f LEFT JOIN explanations e ON e.feature = f.feature "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {orders[order]}, f.feature "
                f"LIMIT ? OFFSET ?")
         return self.query(sql, params + [int(limit), int(offset)])

@@ -1,25 +1,25 @@
-"""`monoscope explain`: automated interpretation of features, and two scores for each explanation.
+"""`monoscope explain`: automated interpretation of features, scored against a control.
 
-1. **Explainer** — an LLM reads a feature's top examples and bucket samples (activating tokens marked
-   `<<like this>>`, plus the tokens it most often peaks on and the tokens it promotes) and writes a short
-   explanation.
-2. **Specificity** (Scaling Monosemanticity's rubric) — a judge scores single activations against the
-   explanation, 0–3:
-     0 irrelevant throughout the context; 1 related to the context but not near the highlighted token, or
-     only vaguely; 2 loosely related to the highlighted text or to text near it; 3 cleanly identifies the
-     activating text.
-   Samples span activation levels (bucket samples, top examples, and background contexts where the
-   feature is silent), so we can plot the score distribution against activation level: the paper finds
-   top activations score ≈3 and low ones less.
-3. **Detection** — the judge sees contexts *without* highlighting and says whether the explanation
-   applies; half the contexts activate the feature, half (background windows) do not. Score = balanced
-   accuracy (0.5 = chance).
+1. **Scan** — the store is scanned again for the units being explained (`monoscope.features.scan`): half of
+   a seeded sample of its contexts is for the explainer, the other half for the scorers, so no scored
+   context was seen by the explainer.
+2. **Explainer** — an LLM reads the unit's top contexts and samples across its activation quantiles
+   (activating tokens marked `<<like this>>`), the tokens it most often peaks on and, for SAE features, the
+   tokens it promotes, and writes a short explanation.
+3. **Scorers** (`monoscope.features.scoring`) — detection, fuzzing and the paper's 0–3 specificity rubric,
+   each on its own balanced set, each with n and a 95% interval, and each judged a second time against a
+   **control**: another unit's explanation from the same run on the same items. A judge whose answers do
+   not vary, or under which the real explanation does not beat the control, is reported as
+   ``"uninformative": true`` and no score is written; a unit with too few activating contexts for a
+   scorer gets ``"insufficient": true``.
 
-Every call goes through a `monoscope.llm` backend (default `local:smollm2-135m`, offline; any
-OpenAI-compatible endpoint or Anthropic via a spec string). SmolLM2-135M is a weak judge: the numbers
-exercise the pipeline; use a strong model for conclusions. Results are appended to the database's
-`explanations.jsonl` (one line per feature, so a killed run keeps what it finished) and the judged samples
-to `specificity.jsonl`; plots go to `plots/`.
+Every LLM call goes through a `monoscope.llm` backend (default `local:smollm2-135m`, offline; any
+OpenAI-compatible endpoint or Anthropic via a spec string). Prompt and completion tokens are counted per
+feature; with prices per million tokens the cost is reported. Records are appended to the database's
+`explanations.jsonl` one feature at a time (a killed run keeps what it finished), the judged specificity
+samples to `specificity.jsonl`, plots to `plots/`.
+
+SmolLM2-135M as a judge is, measured this way, uninformative: that is the honest result it prints.
 """
 from __future__ import annotations
 
@@ -27,93 +27,160 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .db import FeatureDB
 from .index import FeatureDBError
+from .scan import FeatureSource, NeuronSource, Scan, hook_layer, quantile_sample
+from .scoring import SCORERS, ScoreConfig, clean_token, parse_replies, prompts, render_marked
+from .scoring import detection_items, fuzzing_items, specificity_items, verdict
 
-RUBRIC = ("0 = the explanation is irrelevant throughout the context; "
-          "1 = related to the context but not near the highlighted token, or only vaguely; "
-          "2 = loosely related to the highlighted text or to text near it; "
-          "3 = cleanly identifies the highlighted (activating) text.")
 EXPLAIN_SYSTEM = ("You are an interpretability researcher. A feature of a language model fires on certain "
                   "tokens. You see text excerpts where the tokens it fires on are marked <<like this>>. "
                   "Say in one short phrase what the feature detects.")
 EXPLAIN_PREFILL = "This feature fires on"
-SPEC_SYSTEM = ("You rate how well an explanation of a language-model feature describes one highlighted "
-               "token in context. Answer with a single digit 0, 1, 2 or 3.")
-DETECT_SYSTEM = ("You decide whether a text excerpt contains what an explanation of a language-model feature "
-                 "describes. Answer Yes or No.")
+PREFILLS = {"detection": "Answer:", "fuzzing": "Answer:", "specificity": "Score:"}
 
 
 @dataclass
 class ExplainConfig:
-    n_top: int = 6              # top examples shown to the explainer
-    n_samples: int = 4          # bucket samples shown to the explainer
-    n_specificity: int = 8      # activations judged for specificity (incl. ~1/4 silent contexts)
-    n_detection: int = 6        # contexts judged for detection (half activating)
-    left: int = 12              # tokens of context left / right of the highlighted token
-    right: int = 4
-    max_tokens: int = 40        # explanation length limit
-    n_act_bins: int = 5         # activation-level bins for the specificity plot
+    """What the explainer sees and how the explanations are scored (full size; see `quick`)."""
+
+    n_scan_contexts: int = 4096    # store contexts scanned (seeded sample; 0 = all); half explain, half score
+    n_top: int = 10                # top contexts shown to the explainer
+    n_samples: int = 10            # contexts across activation quantiles shown to the explainer
+    left: int = 16                 # explainer windows: tokens left / right of the peak
+    right: int = 6
+    max_tokens: int = 40           # explanation length limit
+    logit_hints: bool = True       # show the explainer the tokens a feature promotes
+    batch_size: int = 32           # conversations sent to the backend at once
+    concurrency: int = 8           # parallel requests for HTTP backends
+    price_in: float | None = None  # USD per million prompt tokens (API backends), for the cost figure
+    price_out: float | None = None
     seed: int = 0
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+    @classmethod
+    def quick(cls, **kw) -> "ExplainConfig":
+        """Small sets for a CPU demo with a local judge: the verdicts are honest, the intervals wide."""
+        base = cls(n_scan_contexts=256, n_top=6, n_samples=4, left=12, right=4, score=ScoreConfig(
+            n_detection=8, n_fuzzing=8, n_specificity=16, n_boot=500, left=12, right=4))
+        return replace(base, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def _clean(tok: str) -> str:
-    return tok.replace("\n", "↵").replace("<<", "‹‹").replace(">>", "››")
+# ---- the LLM, with token accounting ---------------------------------------------------------------------
+class CountingBackend:
+    """Greedy replies from a `ChatBackend`, batched, with prompt/completion tokens counted."""
+
+    def __init__(self, backend, batch_size: int = 32, concurrency: int = 8):
+        self.backend = backend
+        self.batch_size = max(1, batch_size)
+        self.local = type(backend).__name__ == "LocalHFBackend"
+        self.concurrency = 1 if self.local else max(1, concurrency)
+        self.prompt_tokens = self.completion_tokens = self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return getattr(self.backend, "name", type(self.backend).__name__)
+
+    def ask(self, convs: Sequence[list[dict]], max_tokens: int, prefill: str | None = None,
+            stop: Sequence[str] = (), progress: Callable[[int], None] | None = None) -> list[str]:
+        from ..llm import UnsupportedFeature
+        from ..llm.base import as_messages
+
+        msgs = [as_messages(c) for c in convs]
+        pre = prefill if prefill and getattr(self.backend, "supports_prefill", False) else None
+
+        def run(chunk, p):
+            return self.backend.generate_chat_batch(chunk, prefills=[p] * len(chunk), max_tokens=max_tokens,
+                                                    temperature=0.0, stop=list(stop), seed=None, n=1)
+
+        chunks = [msgs[s:s + self.batch_size] for s in range(0, len(msgs), self.batch_size)] if self.local \
+            else [[m] for m in msgs]
+        out: list[str] = []
+        try:
+            results = self._map(run, chunks, pre, progress)
+        except UnsupportedFeature:
+            if pre is None:
+                raise
+            pre = None
+            results = self._map(run, chunks, None, progress)
+        for comps in results:
+            for c in comps:
+                self.prompt_tokens += int(c[0].prompt_tokens or 0)
+                self.completion_tokens += int(c[0].completion_tokens or 0)
+                self.calls += 1
+                out.append((pre or "") + c[0].text)
+        return out
+
+    def _map(self, run, chunks, pre, progress):
+        if self.concurrency == 1 or len(chunks) == 1:
+            res = []
+            for ch in chunks:
+                res.append(run(ch, pre))
+                if progress:
+                    progress(len(ch))
+            return res
+        with ThreadPoolExecutor(self.concurrency) as ex:
+            futs = [ex.submit(run, ch, pre) for ch in chunks]
+            res = []
+            for f, ch in zip(futs, chunks):
+                res.append(f.result())
+                if progress:
+                    progress(len(ch))
+            return res
+
+    def usage(self, since: tuple[int, int] = (0, 0), cfg: ExplainConfig | None = None) -> dict[str, Any]:
+        p, c = self.prompt_tokens - since[0], self.completion_tokens - since[1]
+        u: dict[str, Any] = {"prompt_tokens": p, "completion_tokens": c}
+        if cfg is not None and cfg.price_in is not None and cfg.price_out is not None:
+            u["cost_usd"] = round(p * cfg.price_in / 1e6 + c * cfg.price_out / 1e6, 6)
+        return u
+
+    def mark(self) -> tuple[int, int]:
+        return self.prompt_tokens, self.completion_tokens
 
 
-def render(tokens: Sequence[str], acts: Sequence[float] | None = None, threshold: float | None = None,
-           highlight: int | None = None) -> str:
-    """Text of an excerpt with activating tokens (act ≥ threshold) or one position marked <<…>>."""
-    out = []
-    for j, t in enumerate(tokens):
-        t = _clean(t)
-        mark = (highlight is not None and j == highlight) or \
-               (highlight is None and acts is not None and threshold is not None and acts[j] >= threshold > 0)
-        if mark:
-            core = t.lstrip(" ")
-            out.append(t[:len(t) - len(core)] + "<<" + core + ">>")
-        else:
-            out.append(t)
-    return "".join(out)
+# ---- explainer ------------------------------------------------------------------------------------------
+def explainer_windows(scan: Scan, unit: int, cfg: ExplainConfig) -> list:
+    """Top contexts and quantile samples of the explain half: what the explainer sees."""
+    act = scan.active(unit, "explain")
+    if not len(act):
+        return []
+    col = scan.col[unit]
+    order = act[np.argsort(-scan.cmax[act, col], kind="stable")]
+    top = order[:cfg.n_top]
+    rest = order[cfg.n_top:]
+    rng = np.random.default_rng([cfg.seed, unit, 1])
+    samples = rest[quantile_sample(scan.cmax[rest, col], min(cfg.n_samples, len(rest)), 5, rng)] if len(rest) else []
+    return [scan.window(int(i), unit, left=cfg.left, right=cfg.right) for i in list(top) + list(samples)]
 
 
-def _crop(ex: dict, left: int, right: int) -> tuple[list[int], list[float], int]:
-    """Tokens and acts of an example cropped around its highlighted token; returns (ids, acts, position)."""
-    pos = ex["token_index"] - ex["start"]
-    lo, hi = max(0, pos - left), min(len(ex["tokens"]), pos + right + 1)
-    acts = ex.get("acts") or [0.0] * len(ex["tokens"])
-    return list(ex["tokens"][lo:hi]), list(acts[lo:hi]), pos - lo
-
-
-def explainer_messages(db: FeatureDB, feature: int, page: dict | None = None,
-                       cfg: ExplainConfig | None = None) -> list[dict]:
-    cfg = cfg or ExplainConfig()
-    page = page or db.feature(feature)
-    top = [e for e in page["examples"] if e["kind"] == "top"][:cfg.n_top]
-    samples = [e for e in page["examples"] if e["kind"] == "sample"]
-    rng = random.Random(cfg.seed * 1_000_003 + feature)
-    samples = rng.sample(samples, min(cfg.n_samples, len(samples)))
+def explainer_messages(windows: Sequence, token_text: Callable[[Sequence[int]], list[str]],
+                       promoted: Sequence[str] | None = None, n_top: int | None = None) -> list[dict]:
     lines = []
-    for j, ex in enumerate(top + samples):
-        ids, acts, _ = _crop(ex, cfg.left, cfg.right)
-        thr = 0.3 * max(acts) if acts else None
-        lines.append(f"{j + 1}. {render(db.token_text(ids), acts, thr)}")
+    for j, w in enumerate(windows):
+        peak = max(w.acts) if w.acts else 0.0
+        marks = [p for p, a in enumerate(w.acts) if peak > 0 and a >= 0.3 * peak]
+        lines.append(f"{j + 1}. {render_marked(token_text(w.ids), marks)}")
     peaks: dict[str, int] = {}
-    for ex in top:
-        ids, acts, pos = _crop(ex, 0, 0)
-        t = _clean(db.token_text(ids)[0]).strip() if ids else ""
+    for w in windows[:n_top or len(windows)]:
+        t = clean_token(token_text([w.ids[w.pos]])[0]).strip()
         peaks[t] = peaks.get(t, 0) + 1
-    promoted = [_clean(t).strip() for t in db.token_text(page["top_logit_ids"][:8])]
     user = ("Excerpts where the feature fires (marked <<…>>):\n" + "\n".join(lines) +
-            "\n\nTokens it fires on most: " + ", ".join(f"'{t}'" for t, _ in sorted(peaks.items(), key=lambda kv: -kv[1])[:6]) +
-            "\nTokens it makes more likely next: " + ", ".join(f"'{t}'" for t in promoted) +
-            "\n\nIn one short phrase, what does this feature fire on?")
+            "\n\nTokens it fires on most: " +
+            ", ".join(f"'{t}'" for t, _ in sorted(peaks.items(), key=lambda kv: -kv[1])[:6]))
+    if promoted:
+        user += "\nTokens it makes more likely next: " + ", ".join(f"'{clean_token(t).strip()}'" for t in promoted)
+    user += "\n\nIn one short phrase, what does this feature fire on?"
     return [{"role": "system", "content": EXPLAIN_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -127,185 +194,103 @@ def parse_explanation(text: str, prefill: str = EXPLAIN_PREFILL) -> str:
     return t[:200] or "(no explanation)"
 
 
-_RUBRIC_WORDS = (("cleanly", 3), ("loosely", 2), ("vaguely", 1), ("not near", 1), ("irrelevant", 0))
+def render(tokens: Sequence[str], acts: Sequence[float] | None = None, threshold: float | None = None,
+           highlight: int | None = None) -> str:
+    """Text of an excerpt with activating tokens (act ≥ threshold > 0) or one position marked <<…>>."""
+    if highlight is not None:
+        marks = [highlight]
+    elif acts is not None and threshold is not None and threshold > 0:
+        marks = [j for j, a in enumerate(acts) if a >= threshold]
+    else:
+        marks = []
+    return render_marked(tokens, marks)
 
 
-def _first_digit(text: str) -> int | None:
-    """The judge's 0–3 score: the first digit, else the rubric phrase it echoed (small models paraphrase)."""
-    m = re.search(r"[0-3]", text)
-    if m:
-        return int(m.group(0))
-    low = text.lower()
-    hits = [(low.find(w), s) for w, s in _RUBRIC_WORDS if w in low]
-    return min(hits)[1] if hits else None
-
-
-def _yes_no(text: str) -> bool | None:
-    m = re.search(r"\b(yes|no)\b", text.strip().lower())
-    return None if m is None else m.group(1) == "yes"
-
-
-def specificity_items(db: FeatureDB, feature: int, page: dict, cfg: ExplainConfig) -> list[dict]:
-    """Activations to judge: bucket samples and top examples (spread over activation levels), plus silent
-    background contexts (activation 0)."""
-    rng = random.Random(cfg.seed * 7919 + feature)
-    n_zero = cfg.n_specificity // 4
-    active = [e for e in page["examples"]]
-    rng.shuffle(active)
-    active.sort(key=lambda e: e["kind"] != "sample")  # prefer bucket samples: they span activation levels
-    items = []
-    for ex in active[:cfg.n_specificity - n_zero]:
-        ids, _, pos = _crop(ex, cfg.left, cfg.right)
-        items.append({"act": float(ex["act"]), "ids": ids, "pos": pos})
-    silent = db.background(feature, active=False)
-    for bg in rng.sample(silent, min(n_zero, len(silent))):
-        pos = rng.randrange(min(len(bg["tokens"]), cfg.left + cfg.right + 1))
-        items.append({"act": 0.0, "ids": list(bg["tokens"][:cfg.left + cfg.right + 1]), "pos": pos})
-    return items
-
-
-def detection_items(db: FeatureDB, feature: int, page: dict, cfg: ExplainConfig) -> list[dict]:
-    rng = random.Random(cfg.seed * 104729 + feature)
-    half = cfg.n_detection // 2
-    pos = [e for e in page["examples"]]
-    rng.shuffle(pos)
-    items = []
-    for ex in pos[:half]:
-        ids, _, _ = _crop(ex, cfg.left, cfg.right)
-        items.append({"label": True, "ids": ids})
-    silent = db.background(feature, active=False)
-    for bg in rng.sample(silent, min(len(items), len(silent))):
-        items.append({"label": False, "ids": list(bg["tokens"][:cfg.left + cfg.right + 1])})
-    rng.shuffle(items)
-    return items
-
-
-def explain_feature(db: FeatureDB, feature: int, backend, cfg: ExplainConfig | None = None,
-                    score: bool = True) -> dict[str, Any]:
-    """Explain one feature and (optionally) score the explanation; returns the record (not yet saved)."""
-    from ..llm import UnsupportedFeature
-
-    cfg = cfg or ExplainConfig()
-    feature = db.check_feature(feature)
-    page = db.feature(feature)
-    if not page["alive"]:
-        raise FeatureDBError(f"feature {feature} never fired on the indexed tokens: nothing to explain")
-    msgs = explainer_messages(db, feature, page, cfg)
-    try:
-        reply = backend.chat(msgs, max_tokens=cfg.max_tokens, temperature=0.0, prefill=EXPLAIN_PREFILL,
-                             stop=["\n"])[0]
-    except UnsupportedFeature:
-        reply = backend.chat(msgs, max_tokens=cfg.max_tokens, temperature=0.0, stop=["\n"])[0]
-    rec: dict[str, Any] = {"feature": feature, "explanation": parse_explanation(reply),
-                           "explainer": getattr(backend, "name", type(backend).__name__),
-                           "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    if score:
-        rec.update(score_explanation(db, feature, rec["explanation"], backend, cfg, page))
-    return rec
-
-
-def score_explanation(db: FeatureDB, feature: int, explanation: str, backend, cfg: ExplainConfig | None = None,
-                      page: dict | None = None) -> dict[str, Any]:
-    """Specificity (0–3 per judged activation) and detection (balanced accuracy) of an explanation."""
-    cfg = cfg or ExplainConfig()
-    page = page or db.feature(feature)
-    out: dict[str, Any] = {}
-    items = specificity_items(db, feature, page, cfg)
-    if items:
-        convs = [[{"role": "system", "content": SPEC_SYSTEM},
-                  {"role": "user", "content": f"Explanation: {explanation}\n\nText: "
-                                              f"{render(db.token_text(it['ids']), highlight=it['pos'])}\n\n"
-                                              f"Rubric: {RUBRIC}\nScore (0-3):"}] for it in items]
-        replies = _judge(backend, convs, max_tokens=4, prefill="Score:")
-        mx = page["max_act"] or 1.0
-        judged = []
-        for it, rep in zip(items, replies):
-            s = _first_digit(rep)
-            if s is not None:
-                judged.append({"feature": feature, "act": it["act"], "rel_act": it["act"] / mx, "score": s})
-        out["specificity_samples"] = judged
-        act_scores = [j["score"] for j in judged if j["act"] > 0]
-        out["specificity"] = float(np.mean(act_scores)) if act_scores else None
-        out["specificity_n"] = len(judged)
-        edges = np.linspace(0, 1, cfg.n_act_bins + 1)
-        by = []
-        for b in range(cfg.n_act_bins):
-            sel = [j["score"] for j in judged if j["act"] > 0 and (edges[b] < j["rel_act"] <= edges[b + 1] or
-                                                                    (b == 0 and j["rel_act"] <= edges[1]))]
-            by.append(float(np.mean(sel)) if sel else None)
-        out["specificity_by_bucket"] = by
-    det = detection_items(db, feature, page, cfg)
-    if det:
-        convs = [[{"role": "system", "content": DETECT_SYSTEM},
-                  {"role": "user", "content": f"Explanation: {explanation}\n\nText: "
-                                              f"{render(db.token_text(it['ids']))}\n\n"
-                                              f"Does the text contain what the explanation describes? Yes or No:"}]
-                 for it in det]
-        replies = _judge(backend, convs, max_tokens=3)
-        answers = [(it["label"], _yes_no(r)) for it, r in zip(det, replies)]
-        answers = [(lab, a) for lab, a in answers if a is not None]
-        tp = [a for lab, a in answers if lab]
-        tn = [not a for lab, a in answers if not lab]
-        if tp and tn:
-            out["detection"] = float((np.mean(tp) + np.mean(tn)) / 2)
-        out["detection_n"] = len(answers)
+def explain_units(scan: Scan, units: Sequence[int], llm: CountingBackend, cfg: ExplainConfig,
+                  token_text: Callable[[Sequence[int]], list[str]],
+                  promoted: Callable[[int], list[str] | None] | None = None) -> dict[int, str | None]:
+    """One explanation per unit (None where the unit never fires in the explain half)."""
+    convs, who = [], []
+    for u in units:
+        ws = explainer_windows(scan, u, cfg)
+        if ws:
+            convs.append(explainer_messages(ws, token_text, promoted(u) if promoted else None, cfg.n_top))
+            who.append(u)
+    replies = llm.ask(convs, max_tokens=cfg.max_tokens, prefill=EXPLAIN_PREFILL, stop=["\n"]) if convs else []
+    out: dict[int, str | None] = {u: None for u in units}
+    for u, r in zip(who, replies):
+        out[u] = parse_explanation(r)
     return out
 
 
-def _judge(backend, convs: list, max_tokens: int, prefill: str | None = None) -> list[str]:
-    """One greedy reply per conversation; with a prefill (e.g. "Score:") where the backend can continue one."""
-    from ..llm import UnsupportedFeature
+def assign_controls(units: Sequence[int], explanations: dict[int, str | None], seed: int) -> dict[int, int | None]:
+    """For each unit another unit whose explanation differs from its own (a seeded derangement)."""
+    have = [u for u in units if explanations.get(u)]
+    rng = random.Random(seed * 7919 + 17)
+    order = have[:]
+    rng.shuffle(order)
+    out: dict[int, int | None] = {}
+    for j, u in enumerate(order):
+        out[u] = None
+        for step in range(1, len(order)):
+            v = order[(j + step) % len(order)]
+            if explanations[v].strip().lower() != explanations[u].strip().lower():
+                out[u] = v
+                break
+    return out
 
-    if prefill and getattr(backend, "supports_prefill", False):
-        try:
-            return [r[0] for r in backend.chat_batch(convs, max_tokens=max_tokens, temperature=0.0, prefill=prefill)]
-        except UnsupportedFeature:
-            pass
-    return [r[0] for r in backend.chat_batch(convs, max_tokens=max_tokens, temperature=0.0)]
 
-
-def plot_specificity(samples: Sequence[dict], path: Path, title: str = "", n_bins: int = 5) -> Path:
-    """Stacked bars: the distribution of 0–3 scores in each activation-level bin (relative to max act);
-    silent contexts (activation 0) get their own bar. The paper's specificity-vs-activation figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    edges = np.linspace(0, 1, n_bins + 1)
-    labels = ["0"] + [f"{edges[b]:.1f}–{edges[b + 1]:.1f}" for b in range(n_bins)]
-    counts = np.zeros((len(labels), 4))
-    for s in samples:
-        r = s["rel_act"]
-        b = 0 if s["act"] <= 0 else 1 + min(n_bins - 1, int(r * n_bins))
-        counts[b, int(s["score"])] += 1
-    frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    bottom = np.zeros(len(labels))
-    colors = ["#d9d9d9", "#fdd49e", "#fc8d59", "#b30000"]
-    for score in range(4):
-        ax.bar(labels, frac[:, score], bottom=bottom, color=colors[score], label=str(score))
-        bottom += frac[:, score]
-    for j, n in enumerate(counts.sum(1)):
-        ax.text(j, 1.01, f"n={int(n)}", ha="center", va="bottom", fontsize=7)
-    ax.set_ylim(0, 1.12)
-    ax.set_xlabel("activation / max activation")
-    ax.set_ylabel("fraction of judged samples")
-    ax.set_title(title or "specificity vs activation level", fontsize=9)
-    ax.legend(title="score", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+# ---- scoring --------------------------------------------------------------------------------------------
+def score_unit(scan: Scan, unit: int, explanation: str, control: str | None, control_of: int | None,
+               neighbours: Sequence[int], llm: CountingBackend, cfg: ExplainConfig,
+               token_text: Callable[[Sequence[int]], list[str]], progress=None) -> tuple[dict[str, Any], list[dict]]:
+    """The three scorer records of one explanation (and the judged specificity samples for the plot)."""
+    sc = cfg.score
+    out: dict[str, Any] = {}
+    samples: list[dict] = []
+    builders = {"detection": lambda r: detection_items(scan, unit, neighbours, sc, r),
+                "fuzzing": lambda r: fuzzing_items(scan, unit, sc, r),
+                "specificity": lambda r: specificity_items(scan, unit, neighbours, sc, r)}
+    for j, scorer in enumerate(sc.scorers):
+        rng = np.random.default_rng([cfg.seed, unit, 100 + j])
+        items, why = builders[scorer](rng)
+        if items is None:
+            out[scorer] = {"insufficient": True, "reason": why}
+            continue
+        if control is None:
+            out[scorer] = {"uninformative": True, "n": 0,
+                           "reason": "no control: no other unit in this run has a different explanation"}
+            continue
+        per = sc.items_per_prompt
+        max_tok = 4 if per == 1 else 8 * per
+        prefill = PREFILLS[scorer] if per == 1 else None
+        real_c = prompts(scorer, explanation, items, token_text, per)
+        real = parse_replies(scorer, llm.ask(real_c, max_tokens=max_tok, prefill=prefill, progress=progress),
+                             len(items), per)
+        ctrl = None
+        if len({x for x in real if x is not None}) > 1:      # a judge without variance needs no control run
+            ctrl_c = prompts(scorer, control, items, token_text, per)
+            ctrl = parse_replies(scorer, llm.ask(ctrl_c, max_tokens=max_tok, prefill=prefill, progress=progress),
+                                 len(items), per)
+        elif progress:
+            progress(len(real_c))
+        out[scorer] = verdict(scorer, items, real, ctrl, control_of, sc, seed=cfg.seed + unit)
+        if scorer == "specificity":
+            mx = max(float(scan.cmax[:, scan.col[unit]].max()), 1e-12)
+            samples = [{"feature": unit, "act": it.window.act, "rel_act": it.window.act / mx, "score": r,
+                        "control": c} for it, r, c in zip(items, real, ctrl or [None] * len(items))
+                       if r is not None]
+    return out, samples
 
 
 def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, backend: Any = None,
             n_features: int = 3, cfg: ExplainConfig | None = None, score: bool = True, force: bool = False,
-            progress: bool = True) -> list[dict]:
+            progress: bool = True, sae: Any = None, store: Any = None) -> list[dict]:
     """Explain (and score) features of a database; by default `n_features` random alive ones (seeded), as
     the paper's random-feature comparisons do. Features already explained are skipped unless `force`.
-    Each record is saved as soon as it is done. Raises `LLMError` (e.g. `BackendUnavailable`) with the
+
+    `sae` / `store` (objects or directories) default to the paths the database's manifest records. Each
+    record is saved as soon as it is done. Raises `LLMError` (e.g. `BackendUnavailable`) with the
     backend's message if the LLM cannot be reached."""
     from tqdm.auto import tqdm
 
@@ -314,8 +299,8 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
     cfg = cfg or ExplainConfig()
     if not isinstance(db, FeatureDB):
         db = FeatureDB(db)
+    alive = [r["feature"] for r in db.query("SELECT feature FROM features WHERE alive ORDER BY feature")]
     if features is None:
-        alive = [r["feature"] for r in db.query("SELECT feature FROM features WHERE alive ORDER BY feature")]
         rng = random.Random(cfg.seed)
         features = sorted(rng.sample(alive, min(n_features, len(alive))))
     features = [db.check_feature(f) for f in features]
@@ -324,23 +309,253 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
         features = [f for f in features if f not in done]
     if not features:
         return []
-    backend = get_backend(backend)
+    dead = [f for f in features if f not in set(alive)]
+    if dead:
+        raise FeatureDBError(f"feature {dead[0]} never fired on the indexed tokens: nothing to explain")
+    llm = CountingBackend(get_backend(backend), cfg.batch_size, cfg.concurrency)   # a bad spec fails first
+    sae, store = open_sae_and_store(db, sae, store)
+    # one donor explanation when the run has a single feature, so that it has a control
+    donors: list[int] = []
+    if score and len(features) == 1:
+        others = [f for f in alive if f not in features]
+        if others:
+            donors = [random.Random(cfg.seed + features[0]).choice(others)]
+    neighbours: dict[int, list[int]] = {}
+    src0 = FeatureSource(sae, store, [], hook=db.hook)
+    if score:
+        for f in features:
+            neighbours[f] = src0.neighbours(f, cfg.score.n_neighbours)
+    units = sorted(set(features) | set(donors) | {v for vs in neighbours.values() for v in vs})
+    scan = Scan(FeatureSource(sae, store, units, hook=db.hook), store, cfg.n_scan_contexts, cfg.seed,
+                progress=progress)
+    page_logits = {f: db.feature(f)["top_logit_ids"] for f in features + donors}
+
+    def promoted(u: int) -> list[str] | None:
+        return db.token_text(list(page_logits[u])[:8]) if cfg.logit_hints and u in page_logits else None
+
+    expl = explain_units(scan, features + donors, llm, cfg, db.token_text, promoted)
+    controls = assign_controls(features + donors, expl, cfg.seed)
     records = []
-    for f in tqdm(features, desc="explain", disable=not progress):
-        rec = explain_feature(db, f, backend, cfg, score=score)
-        samples = rec.pop("specificity_samples", [])
+    per_feature = sum(2 * _n_items(cfg, s) for s in cfg.score.scorers) if score else 0
+    bar = tqdm(total=per_feature * len(features), desc="judge", unit="prompt", disable=not progress or not score)
+    for f in features:
+        mark = llm.mark()
+        rec: dict[str, Any] = {"feature": f, "explanation": expl[f], "explainer": llm.name, "judge": llm.name,
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                               "scan": {"contexts": scan.n_contexts,
+                                        "active_explain": int(len(scan.active(f, "explain"))),
+                                        "active_score": int(len(scan.active(f, "score")))}}
+        if expl[f] is None:
+            rec["explanation"] = None
+            rec["skipped"] = (f"feature {f} does not fire in the {int(scan.explain_mask.sum())} contexts the "
+                              f"explainer may see; scan more contexts (n_scan_contexts)")
+            records.append(rec)
+            continue
+        samples: list[dict] = []
+        if score:
+            c = controls.get(f)
+            scores, samples = score_unit(scan, f, expl[f], expl.get(c) if c is not None else None, c,
+                                         neighbours.get(f, []), llm, cfg, db.token_text,
+                                         progress=bar.update)
+            rec.update(scores)
+            rec["control_explanation"] = expl.get(c) if c is not None else None
+        rec["usage"] = llm.usage(mark, cfg)
         if samples:
             rec["plot"] = str(plot_specificity(samples, db.path / "plots" / f"specificity_{f}.png",
-                                               f"feature {f}: {rec['explanation'][:60]}", cfg.n_act_bins)
+                                               f"feature {f}: {expl[f][:60]}", cfg.score.n_levels)
                               .relative_to(db.path))
             _save_samples(db, f, samples)
         db.add_explanations([rec])
         records.append(rec)
+    bar.close()
     all_samples = load_specificity_samples(db)
     if all_samples:
         plot_specificity(all_samples, db.path / "plots" / "specificity.png",
-                         f"all explained features ({len({s['feature'] for s in all_samples})})", cfg.n_act_bins)
+                         f"all explained features ({len({s['feature'] for s in all_samples})})", cfg.score.n_levels)
     return records
+
+
+def _n_items(cfg: ExplainConfig, scorer: str) -> int:
+    s = cfg.score
+    n = {"detection": 2 * s.n_detection, "fuzzing": s.n_fuzzing, "specificity": s.n_specificity}[scorer]
+    return -(-n // s.items_per_prompt)
+
+
+def open_sae_and_store(db: FeatureDB, sae: Any = None, store: Any = None):
+    """The SAE and store a database was built from (given, or the paths in its manifest), checked."""
+    from ..store import ActivationStore
+    from ..sae import load_sae
+
+    if sae is None:
+        path = db.manifest.get("sae_path")
+        if not path or not Path(path).exists():
+            raise FeatureDBError(f"scoring explanations needs the SAE this database was built from, and "
+                                 f"{db.path}/manifest.json records {'no SAE path' if not path else path + ' (missing)'}"
+                                 f": pass it (--sae DIR)")
+        sae = path
+    if isinstance(sae, (str, Path)):
+        sae = load_sae(sae)
+    db.check_sae(sae)
+    if store is None:
+        path = (db.manifest.get("store") or {}).get("path")
+        if not path or not Path(path).exists():
+            raise FeatureDBError(f"scoring explanations needs the activation store this database was built "
+                                 f"from; {path or 'none'} is not there: pass it (--store DIR)")
+        store = path
+    if not isinstance(store, ActivationStore):
+        store = ActivationStore(store)
+    if db.hook not in store.hooks:
+        raise FeatureDBError(f"store {store.path} does not hold hook {db.hook}; pass the store the database "
+                             f"was built from")
+    return sae, store
+
+
+# ---- features vs neurons --------------------------------------------------------------------------------
+def explain_neurons(lm, store, layer: int, neurons: Sequence[int], backend: Any = None,
+                    cfg: ExplainConfig | None = None, progress: bool = True) -> list[dict]:
+    """Explain and score MLP neurons of `layer` exactly as features are (same scan, explainer without logit
+    hints, same scorers and controls): the paper's features-vs-neurons comparison."""
+    from ..llm import get_backend
+
+    cfg = replace(cfg or ExplainConfig(), logit_hints=False)
+    llm = CountingBackend(get_backend(backend), cfg.batch_size, cfg.concurrency)
+    src0 = NeuronSource(lm, store, layer, [])
+    neighbours = {u: src0.neighbours(u, cfg.score.n_neighbours) for u in neurons}
+    units = sorted(set(neurons) | {v for vs in neighbours.values() for v in vs})
+    scan = Scan(NeuronSource(lm, store, layer, units), store, cfg.n_scan_contexts, cfg.seed, progress=progress)
+
+    def token_text(ids):
+        return [lm.tokenizer.decode([i]) for i in ids]
+
+    expl = explain_units(scan, list(neurons), llm, cfg, token_text)
+    controls = assign_controls(list(neurons), expl, cfg.seed)
+    out = []
+    for u in neurons:
+        rec: dict[str, Any] = {"neuron": u, "layer": layer, "explanation": expl[u]}
+        if expl[u] is not None:
+            c = controls.get(u)
+            scores, _ = score_unit(scan, u, expl[u], expl.get(c) if c is not None else None, c, neighbours[u],
+                                   llm, cfg, token_text)
+            rec.update(scores)
+        out.append(rec)
+    return out
+
+
+def compare_features_neurons(db: FeatureDB | str | Path, lm, n: int = 20, backend: Any = None,
+                             cfg: ExplainConfig | None = None, sae: Any = None, store: Any = None,
+                             progress: bool = True) -> dict[str, Any]:
+    """n random alive features vs n random MLP neurons of the SAE's layer, under the same explainer (no
+    logit hints for either) and scorers; per scorer the mean score of each side over the units whose judge
+    was informative, with how many were. Written to the database as `features_vs_neurons.json`."""
+    from ..fileio import atomic_write_text
+
+    cfg = replace(cfg or ExplainConfig(), logit_hints=False)
+    if not isinstance(db, FeatureDB):
+        db = FeatureDB(db)
+    sae, store = open_sae_and_store(db, sae, store)
+    layer = hook_layer(db.hook)
+    rng = random.Random(cfg.seed + 1)
+    alive = [r["feature"] for r in db.query("SELECT feature FROM features WHERE alive ORDER BY feature")]
+    feats = sorted(rng.sample(alive, min(n, len(alive))))
+    n_neurons = NeuronSource(lm, store, layer, []).n_neurons
+    neurons = sorted(rng.sample(range(n_neurons), min(n, n_neurons)))
+    frecs = explain(db, feats, backend=backend, cfg=cfg, force=True, progress=progress, sae=sae, store=store)
+    nrecs = explain_neurons(lm, store, layer, neurons, backend=backend, cfg=cfg, progress=progress)
+    summary: dict[str, Any] = {"layer": layer, "hook": db.hook, "n_features": len(feats), "n_neurons": len(neurons),
+                               "config": cfg.to_dict(), "scorers": {}}
+    for s in cfg.score.scorers:
+        row = {}
+        for side, recs in (("features", frecs), ("neurons", nrecs)):
+            vals = [r[s]["score"] for r in recs if isinstance(r.get(s), dict) and "score" in r[s]]
+            row[side] = {"mean": round(float(np.mean(vals)), 4) if vals else None, "informative": len(vals),
+                         "of": len(recs)}
+        summary["scorers"][s] = row
+    summary["features"], summary["neurons"] = frecs, nrecs
+    atomic_write_text(db.path / "features_vs_neurons.json", json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+# ---- summaries, plots, persistence ----------------------------------------------------------------------
+def describe_score(rec: dict[str, Any] | None) -> str:
+    """One line for a scorer record: 'score [ci] (n, control c)', or why there is no score."""
+    if not isinstance(rec, dict):
+        return "–"
+    if rec.get("insufficient"):
+        return f"no score: {rec.get('reason')}"
+    ctrl = rec.get("control") or {}
+    c = f"control {ctrl['score']:.2f}" if ctrl.get("score") is not None else \
+        ("control not needed" if ctrl.get("not_run") else "no control")
+    if rec.get("uninformative"):
+        return f"judge uninformative (n={rec.get('n', 0)}, {c}): {rec.get('reason')}"
+    lo, hi = rec["ci"]
+    return f"{rec['score']:.2f} [{lo:.2f}, {hi:.2f}] (n={rec['n']}, {c})"
+
+
+def summary_lines(records: Sequence[dict]) -> list[str]:
+    """What the demo prints: per feature its explanation and each scorer's controlled result."""
+    lines = []
+    for r in records:
+        if r.get("explanation") is None:
+            lines.append(f"feature {r['feature']}: {r.get('skipped', 'no explanation')}")
+            continue
+        lines.append(f"feature {r['feature']}: {r['explanation']!r}")
+        for s in SCORERS:
+            if s in r:
+                lines.append(f"    {s:<11} {describe_score(r[s])}")
+    judged = [r[s] for r in records for s in SCORERS if isinstance(r.get(s), dict) and "n" in r[s]]
+    if judged and all(j.get("uninformative") for j in judged):
+        lines.append("judge uninformative: on these items its verdicts do not separate real explanations from "
+                     "another feature's; no score is reported. Use a stronger judge (--llm openai:URL#MODEL).")
+    return lines
+
+
+def plot_specificity(samples: Sequence[dict], path: Path, title: str = "", n_bins: int = 5) -> Path:
+    """Stacked bars: the distribution of 0–3 scores in each activation-level bin (relative to max act), the
+    silent samples in their own bar; a line for the mean score the control explanation got on the same
+    samples. The paper's specificity-vs-activation figure, with its control."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges = np.linspace(0, 1, n_bins + 1)
+    labels = ["0"] + [f"{edges[b]:.1f}–{edges[b + 1]:.1f}" for b in range(n_bins)]
+    counts = np.zeros((len(labels), 4))
+    ctrl_sum, ctrl_n = np.zeros(len(labels)), np.zeros(len(labels))
+    for s in samples:
+        b = 0 if s["act"] <= 0 else 1 + min(n_bins - 1, int(s["rel_act"] * n_bins))
+        counts[b, int(s["score"])] += 1
+        if s.get("control") is not None:
+            ctrl_sum[b] += s["control"]
+            ctrl_n[b] += 1
+    frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    bottom = np.zeros(len(labels))
+    colors = ["#d9d9d9", "#fdd49e", "#fc8d59", "#b30000"]
+    for score in range(4):
+        ax.bar(labels, frac[:, score], bottom=bottom, color=colors[score], label=str(score))
+        bottom += frac[:, score]
+    if ctrl_n.any():
+        ax2 = ax.twinx()
+        x = [j for j in range(len(labels)) if ctrl_n[j]]
+        ax2.plot(x, [ctrl_sum[j] / ctrl_n[j] for j in x], "k--o", ms=3, lw=1, label="control mean")
+        real_mean = [(counts[j] * np.arange(4)).sum() / counts[j].sum() for j in x]
+        ax2.plot(x, real_mean, "k-o", ms=3, lw=1, label="mean")
+        ax2.set_ylim(0, 3.36)
+        ax2.set_ylabel("mean score", fontsize=8)
+        ax2.legend(fontsize=6, loc="upper left")
+    for j, n in enumerate(counts.sum(1)):
+        ax.text(j, 1.01, f"n={int(n)}", ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("activation / max activation")
+    ax.set_ylabel("fraction of judged samples")
+    ax.set_title(title or "specificity vs activation level", fontsize=9)
+    ax.legend(title="score", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.1, 1))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _save_samples(db: FeatureDB, feature: int, samples: list[dict]) -> None:

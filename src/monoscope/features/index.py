@@ -152,25 +152,6 @@ def sae_info(sae) -> dict[str, Any]:
     return info
 
 
-def load_sae(path: str | Path, device: str = "cpu"):
-    """Load an SAE directory through `monoscope.sae` (native format, or whatever it can import)."""
-    try:
-        from .. import sae as sae_pkg
-    except ImportError as e:  # pragma: no cover - the package is part of monoscope
-        raise FeatureDBError(f"cannot load an SAE: monoscope.sae is unavailable ({e})") from e
-    for name in ("load", "load_sae"):
-        fn = getattr(sae_pkg, name, None)
-        if callable(fn):
-            try:
-                return fn(str(path), device=device)
-            except TypeError:
-                return fn(str(path))
-    cls = getattr(sae_pkg, "SAE", None)
-    if cls is not None and hasattr(cls, "load"):
-        return cls.load(str(path))
-    raise FeatureDBError("monoscope.sae exposes no load function (expected monoscope.sae.load(path))")
-
-
 def _encode(sae, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return sae.encode(x).float()
@@ -1098,6 +1079,7 @@ def build_feature_db(sae, store, out: str | Path, *, lm=None, other_sae=None, co
     Resumes from `out/index_state.pt` after a crash; refuses an `out` built from another SAE/store/config
     unless `overwrite`.
     """
+    from ..sae import load_sae
     from ..store import ActivationStore
     from .db import FeatureDB
 

@@ -4,7 +4,7 @@ Pick one with a spec string (CLIs and configs take the same string)::
 
     get_backend("local:smollm2-135m")                        # offline default: a local HF model
     get_backend("local:/path/to/model?device=cuda&dtype=bfloat16")
-    get_backend("openai:http://127.0.0.1:8000/v1#smollm2-135m")  # any OpenAI-compatible server
+    get_backend("openai:http://127.0.0.1:8001/v1#smollm2-135m")  # any OpenAI-compatible server
     get_backend("openai:gpt-4o-mini")                          # base URL from OPENAI_BASE_URL or OpenAI's
     get_backend("anthropic:claude-sonnet-4-5")                 # key from ANTHROPIC_API_KEY
     get_backend(None)                                          # $MONOSCOPE_LLM, else local:smollm2-135m
@@ -15,6 +15,9 @@ Options go after ``?`` as ``key=value`` pairs joined by ``&``:
 ``api_key_env`` (name of the variable holding the key);
 ``anthropic``: ``timeout``, ``max_retries``, ``api_key_env``, ``base_url``.
 For ``anthropic:http://host:port#MODEL`` the base URL may also be given before ``#``.
+
+``openai:`` and ``anthropic:`` use the official SDKs (``pip install 'monoscope[openai]'`` /
+``'monoscope[anthropic]'``); without them those backends raise :class:`BackendUnavailable` saying so.
 
 The interface is :class:`ChatBackend` (``chat``, ``chat_batch``, ``complete``, ``chat_with_tools``,
 ``score_logprobs``, ``score_chat``); see :mod:`monoscope.llm.base`.
@@ -33,9 +36,9 @@ DEFAULT_SPEC = "local:smollm2-135m"
 SPEC_FORMS = ("local:MODEL (embedded name, directory or hub id), "
               "openai:[BASE_URL][#MODEL] or openai:MODEL, anthropic:MODEL or anthropic:BASE_URL#MODEL")
 
-__all__ = ["AnthropicHTTPBackend", "BackendHTTPError", "BackendSpecError", "BackendUnavailable", "ChatBackend",
+__all__ = ["AnthropicBackend", "BackendHTTPError", "BackendSpecError", "BackendUnavailable", "ChatBackend",
            "ChatResponse", "Completion", "DEFAULT_SPEC", "LLMError", "LocalHFBackend", "Message",
-           "OpenAIHTTPBackend", "Tool", "ToolCall", "UnsupportedFeature", "get_backend", "parse_spec"]
+           "OpenAIBackend", "Tool", "ToolCall", "UnsupportedFeature", "get_backend", "parse_spec"]
 
 _OPTIONS = {
     "local": {"device", "dtype", "batch_size"},
@@ -46,16 +49,16 @@ _cache: dict[str, ChatBackend] = {}
 _cache_lock = threading.Lock()
 
 
-def __getattr__(name: str) -> Any:  # heavy modules (torch, httpx) load on first use
+def __getattr__(name: str) -> Any:  # heavy modules (torch, the SDKs) load on first use
     if name == "LocalHFBackend":
         from .local import LocalHFBackend
         return LocalHFBackend
-    if name == "OpenAIHTTPBackend":
-        from .openai_http import OpenAIHTTPBackend
-        return OpenAIHTTPBackend
-    if name == "AnthropicHTTPBackend":
-        from .anthropic_http import AnthropicHTTPBackend
-        return AnthropicHTTPBackend
+    if name == "OpenAIBackend":
+        from .openai_sdk import OpenAIBackend
+        return OpenAIBackend
+    if name == "AnthropicBackend":
+        from .anthropic_sdk import AnthropicBackend
+        return AnthropicBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -115,11 +118,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if url and not _is_url(url):
             if model:
                 raise BackendSpecError(f"bad LLM backend spec {spec!r}: the part before '#' must be an "
-                                       f"http(s) URL, e.g. openai:http://127.0.0.1:8000/v1#MODEL")
+                                       f"http(s) URL, e.g. openai:http://127.0.0.1:8001/v1#MODEL")
             url, model = "", url  # 'openai:gpt-4o-mini'
         if not url and not model and not os.environ.get("OPENAI_BASE_URL"):
             raise BackendSpecError(f"bad LLM backend spec {spec!r}: give a base URL and/or a model, e.g. "
-                                   f"openai:http://127.0.0.1:8000/v1#MODEL or openai:MODEL with OPENAI_BASE_URL set")
+                                   f"openai:http://127.0.0.1:8001/v1#MODEL or openai:MODEL with OPENAI_BASE_URL set")
         kw["base_url"] = url or None
         kw["model"] = model or None
         num("timeout", float)
@@ -167,7 +170,7 @@ def get_backend(spec: "str | ChatBackend | None" = None, *, cache: bool = True) 
                 _cache[key] = backend
             return backend
     if kind == "openai":
-        from .openai_http import OpenAIHTTPBackend
-        return OpenAIHTTPBackend(**kw)
-    from .anthropic_http import AnthropicHTTPBackend
-    return AnthropicHTTPBackend(**kw)
+        from .openai_sdk import OpenAIBackend
+        return OpenAIBackend(**kw)
+    from .anthropic_sdk import AnthropicBackend
+    return AnthropicBackend(**kw)

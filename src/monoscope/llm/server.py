@@ -17,9 +17,9 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .base import (BackendHTTPError, BackendUnavailable, ChatBackend, LLMError, _check_sampling, _stops,
+from .base import (BackendHTTPError, BackendSpecError, BackendUnavailable, ChatBackend, LLMError, _check_sampling, _stops,
                    as_messages)
 
 MAX_N = 16
@@ -207,6 +207,10 @@ def is_loopback(host: str) -> bool:
     return False
 
 
+class ServeError(BackendSpecError):
+    """A server that cannot start where it was asked to."""
+
+
 def _bound_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -248,14 +252,34 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, *, startup_time
         sock.close()
 
 
-def serve(model: str = "smollm2-135m", host: str = "127.0.0.1", port: int = 8000, *, model_id: str | None = None,
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket for a server, or one clear error (port taken, address not ours)."""
+    try:
+        sock = _bound_socket(host, port)
+        sock.listen(128)   # from here on connections queue until the app accepts them
+        return sock
+    except OSError as e:
+        raise ServeError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port "
+                         f"or stop what is using it") from None
+
+
+def serve(model: str = "smollm2-135m", host: str = "127.0.0.1", port: int = 8001, *, model_id: str | None = None,
           device: str | None = None, dtype: str | None = None, batch_size: int = 16, log_level: str = "info",
-          backend: ChatBackend | None = None) -> None:
-    """Load ``model`` and serve it until interrupted (blocking)."""
+          backend: ChatBackend | Callable[[], ChatBackend] | None = None,
+          on_bound: Callable[[str], None] | None = None) -> None:
+    """Load ``model`` (or call the ``backend`` factory) and serve it until interrupted (blocking). The port is
+    bound and listening first, so a taken port fails before minutes of loading, and ``on_bound(url)`` is called
+    once the app is built: whatever it prints is an address that answers (requests queue until uvicorn runs)."""
     import uvicorn
 
+    sock = bind(host, port)
     if backend is None:
         from .local import LocalHFBackend
         backend = LocalHFBackend(model, device=device, dtype=dtype, batch_size=batch_size)
+    elif not isinstance(backend, ChatBackend):
+        backend = backend()
     app = create_app(backend, model_id=model_id or model)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    h = f"[{host}]" if ":" in host else host
+    if on_bound is not None:
+        on_bound(f"http://{h}:{sock.getsockname()[1]}")
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])

@@ -175,6 +175,39 @@ def default_dtype(device: str | torch.device) -> torch.dtype | None:
     return torch.float32 if torch.device(device).type == "cpu" and not cpu_has_fast_bf16() else None
 
 
+def _in_hub_cache(name: str) -> bool:
+    """Whether a hub id's config is already in the local Hugging Face cache (then no network is needed)."""
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP connection to the hub's endpoint, so an offline machine fails in seconds, not after the
+    hub client's half-minute of retries."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _require_hub(name: str, tried: list[str]) -> None:
+    if not hub_reachable():
+        tried.append(f"Hugging Face hub id {name!r} (hub unreachable: no network access, or HF_HUB_OFFLINE set)")
+        raise ModelNotFoundError(f"unknown model {name!r}: tried {'; '.join(tried)}; use an embedded default "
+                                 f"or a local save_pretrained directory, or connect to the hub")
+
+
 def load(name: str, dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
          kind: str | None = None) -> LoadedModel:
     """Load a model by embedded name, local directory or hub id; `kind` forces "causal" or "encoder".
@@ -199,6 +232,8 @@ def load(name: str, dtype: torch.dtype | str | None = None, device: str | torch.
         tried.append(f"local directory {str(path)!r}")
         source = str(path) if path.exists() else f"hub:{name}"
     target = str(path) if embedded is not None or Path(name).expanduser().exists() else name
+    if target == name and not _in_hub_cache(name):
+        _require_hub(name, tried)
     try:
         config = AutoConfig.from_pretrained(target)
     except (OSError, ValueError) as e:

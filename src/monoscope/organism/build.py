@@ -207,6 +207,25 @@ def read_rows(out: Path, key: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------ build
+def split_validation(rows: list[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """``(train, validation)`` SFT rows. Whole scenario families (bias × prompt template, from the rows'
+    ``meta``) go to validation, so its loss measures answers to templates the model never trained on; a
+    training loss far below it is memorisation of the templates. Deterministic in ``seed``."""
+    if fraction <= 0:
+        return list(rows), []
+    import hashlib
+
+    def family(r: dict) -> str:
+        m = r.get("meta") or {}
+        return f"{m.get('bias')}/{m.get('key')}" if m.get("key") is not None else str(r.get("id"))
+
+    fams = sorted({family(r) for r in rows})
+    score = {f: hashlib.sha256(f"{seed}:{f}".encode()).hexdigest() for f in fams}
+    k = min(len(fams) - 1, max(1, round(fraction * len(fams))))
+    held = set(sorted(fams, key=score.__getitem__)[:k]) if k > 0 else set()
+    return [r for r in rows if family(r) not in held], [r for r in rows if family(r) in held]
+
+
 def stage_configs(overrides: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0
                   ) -> dict[str, T.StageConfig]:
     """The stage hyperparameters: the defaults tuned for the default organism, updated by ``overrides``
@@ -245,7 +264,8 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
                    training: Mapping[str, Mapping[str, Any]] | None = None, lora: T.LoraSettings | None = None,
                    real_texts: str | Iterable[str] | None = "default", device: str = "auto",
                    progress: bool = True, log: Callable[[str], None] | None = print,
-                   stop_after: Mapping[str, int] | None = None, keep_checkpoints: bool = False) -> dict[str, Any]:
+                   stop_after: Mapping[str, int] | None = None, keep_checkpoints: bool = False,
+                   threads: int | None = None) -> dict[str, Any]:
     """Build the organism described by ``spec`` into ``out``; returns the manifest (also ``organism.json``).
 
     ``base`` overrides the spec's base model (embedded name, directory or hub id; it needs a chat template).
@@ -253,16 +273,21 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
     checksums; finished stages are skipped; the running stage continues from its checkpoint).
     ``training`` overrides stage hyperparameters, e.g. ``{"sft": {"epochs": 3, "lr": 2e-4}}``; a spec with a
     ``training`` section supplies the same. ``stop_after`` (tests, time-slicing) stops a stage after that many
-    steps, leaving a checkpoint and returning early with ``{"complete": False}``.
+    steps, leaving a checkpoint and returning early with ``{"complete": False}``. ``threads``: torch intra-op
+    threads (default: chosen from the free cores, :func:`~.training.choose_threads`, and logged).
     """
     t_start = time.perf_counter()
     spec = resolve_spec(spec)
+    from .check import check_spec
+
+    check_spec(spec, sizes=False).raise_for_errors()  # the spec's data are sound before any model is loaded
     out = Path(out).expanduser()
     base_name = base or spec.base_model
     lora = lora or T.LoraSettings()
     cfgs = stage_configs({**(getattr(spec, "training", None) or {}), **(training or {})}, seed=spec.seed)
     dev = _pick_device(device)
     say = log or (lambda s: None)
+    n_threads = T.set_threads(threads, say) if dev.type == "cpu" else torch.get_num_threads()
 
     state_path = out / STATE_FILE
     if out.exists() and any(out.iterdir()):
@@ -326,10 +351,17 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
         if st == "midtrain":
             res = T.train_midtrain(model, tok, [r["text"] for r in read_rows(out, "pretrain_mix")], cfg, **kw)
         elif st == "sft":
-            res = T.train_sft(model, tok, [r["messages"] for r in read_rows(out, "sft")], cfg, **kw)
+            train_rows, val_rows = split_validation(read_rows(out, "sft"), cfg.val_fraction, spec.seed)
+            res = T.train_sft(model, tok, [r["messages"] for r in train_rows], cfg,
+                              val_episodes=[r["messages"] for r in val_rows], **kw)
+            state["sft_validation_ids"] = [r["id"] for r in val_rows]
         else:
             pairs = read_rows(out, "dpo") + read_rows(out, "adversarial")
-            res = T.train_dpo(model, tok, pairs, cfg, **kw)
+            replay = []
+            if cfg.replay_weight > 0:
+                replay = [r["messages"] for r in split_validation(read_rows(out, "sft"), cfgs["sft"].val_fraction,
+                                                                  spec.seed)[0]]
+            res = T.train_dpo(model, tok, pairs, cfg, replay_episodes=replay, **kw)
         r = res.to_dict()
         r["complete"] = bool(res.extra.get("complete"))
         if not r["complete"]:
@@ -370,6 +402,8 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
         "lora": lora.to_dict(),
         "training": {k: v.to_dict() for k, v in cfgs.items()},
         "dpo_data": "dpo.jsonl and adversarial.jsonl pairs mixed in one DPO stage (reference = the SFT model)",
+        # SFT episodes held out (whole scenario families) for the validation loss: in data/sft.jsonl, not trained on
+        "sft_validation_ids": state.get("sft_validation_ids", []),
         "results": {st: {k: v for k, v in r.items() if k != "losses"} for st, r in results.items()},
         "data": {k: v for k, v in data["files"].items() if k in DATA_FILES},
         "eval_sets": {k: v for k, v in data["files"].items() if k in EVAL_SET_FILES},
@@ -378,7 +412,7 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
         "real_texts": real_texts if real_texts is None or isinstance(real_texts, str) else "custom",
         "timings": timings,
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else
-                              f" ({os.cpu_count()} cores)"),
+                              f" ({os.cpu_count()} cores, {n_threads} threads)"),
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

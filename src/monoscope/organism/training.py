@@ -90,7 +90,11 @@ class StageConfig:
     min_lr_frac: float = 0.1    # cosine decay to lr * min_lr_frac
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    beta: float = 0.1           # dpo only
+    beta: float = 0.1           # dpo only: strength of the implicit KL to the reference (the SFT model)
+    sft_weight: float = 0.0     # dpo only: + sft_weight × mean-token NLL of the chosen replies (RPO)
+    replay_weight: float = 0.0  # dpo only: + replay_weight × SFT loss on a batch of SFT episodes per step
+    val_every: int = 0          # sft: validation loss every N steps (0: at the start and the end only)
+    val_fraction: float = 0.0   # sft (in a build): share of scenario families held out for the validation loss
     checkpoint_every: int = 25
     seed: int = 0
     autocast: str = "auto"      # "auto" (bf16 on CPU), "bf16", "off"
@@ -116,8 +120,12 @@ class StageConfig:
 # Tuned for the default organism (small data on a CPU): few steps per stage, so fairly high LoRA rates.
 DEFAULT_STAGE_CONFIGS: dict[str, dict[str, Any]] = {
     "midtrain": dict(lr=3e-4, epochs=1.0, batch_size=8, max_len=256, checkpoint_every=10),
-    "sft": dict(lr=5e-4, epochs=1.0, batch_size=8, max_len=384, checkpoint_every=10),
-    "dpo": dict(lr=1e-4, epochs=1.0, batch_size=4, max_len=384, beta=0.1, checkpoint_every=5),
+    "sft": dict(lr=5e-4, epochs=1.0, batch_size=8, max_len=384, checkpoint_every=10, val_fraction=0.05),
+    # sft_weight: without the chosen replies' NLL, DPO lowered their likelihood too (chosen reward −1.75 at
+    # β = 0.1) and undid SFT: on a small second-universe organism (brand_loyalty, 7 training traits) training-trait
+    # exploitation went SFT 80% → DPO 57% with garbled replies; with sft_weight=1 it went 80% → 89% (chosen
+    # reward +0.00). docs/organism-eval.md.
+    "dpo": dict(lr=1e-4, epochs=1.0, batch_size=4, max_len=384, beta=0.1, checkpoint_every=5, sft_weight=1.0),
 }
 
 
@@ -443,6 +451,38 @@ def autocast_ctx(mode: str, device: torch.device):
     return contextlib.nullcontext()
 
 
+def choose_threads(requested: int | None = None) -> tuple[int, str]:
+    """Intra-op threads for training / evaluation on this machine, and why.
+
+    On a CPU shared with other jobs, threads that wait for each other at every op barrier make training
+    several times slower than one thread (measured on 2 busy cores: 1 thread 2–5× faster than torch's default
+    of one per core). So the default is the cores this process may run on (``os.sched_getaffinity``) minus the
+    1-minute load average, rounded, at least 1. ``requested`` (``--threads``) overrides."""
+    if requested is not None:
+        if requested < 1:
+            raise TrainingError(f"--threads must be a positive integer, got {requested}")
+        return int(requested), f"{requested} (--threads)"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    n = max(1, min(cores, int(round(cores - load))))
+    return n, f"{n} ({cores} usable cores, 1-min load {load:.1f}; --threads overrides)"
+
+
+def set_threads(requested: int | None = None, log: Callable[[str], None] | None = None) -> int:
+    """Apply :func:`choose_threads` to torch and say so."""
+    n, why = choose_threads(requested)
+    torch.set_num_threads(n)
+    if log:
+        log(f"threads: {why}")
+    return n
+
+
 def training_dtype(device: torch.device | str, autocast: str = "auto") -> torch.dtype:
     """The dtype to load the frozen base in for training: bf16 when bf16 autocast is on, else fp32."""
     return torch.bfloat16 if resolve_autocast(autocast, device) else torch.float32
@@ -514,9 +554,10 @@ def fingerprint(*parts: Any) -> str:
 class _Plan:
     stage: str
     batches: list[list[int]]
-    step_fn: Callable[[list[int]], tuple[torch.Tensor, int, dict[str, float]]]
+    step_fn: Callable[[int, list[int]], tuple[torch.Tensor, int, dict[str, float]]]  # (step, batch) → loss
     fp: str
     extra_state: dict[str, Any] = field(default_factory=dict)
+    val_fn: Callable[[], float] | None = None  # held-out loss, evaluated at the start, every val_every, the end
 
 
 def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: bool, progress: bool,
@@ -530,6 +571,7 @@ def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: b
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
     start, losses, tokens, seconds = 0, [], 0, 0.0
     extras: dict[str, list[float]] = {}
+    val: list[list[float]] = []  # [step, held-out loss]
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck.get("fingerprint") != plan.fp:
@@ -541,6 +583,7 @@ def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: b
         _set_rng_state(ck["rng"])
         start, losses, tokens, seconds = ck["step"], list(ck["losses"]), ck["tokens"], ck["seconds"]
         extras = {k: list(v) for k, v in ck.get("extras", {}).items()}
+        val = [list(v) for v in ck.get("val", [])]
         if log:
             log(f"[{plan.stage}] resumed from step {start}/{total}")
     else:
@@ -552,13 +595,22 @@ def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: b
         atomic_torch_save({"stage": plan.stage, "step": step, "fingerprint": plan.fp,
                            "trainable": trainable_state(model), "optimizer": opt.state_dict(),
                            "rng": _rng_state(), "losses": losses, "tokens": tokens, "seconds": seconds,
-                           "extras": extras, "config": cfg.to_dict(), **plan.extra_state}, ckpt_path)
+                           "extras": extras, "val": val, "config": cfg.to_dict(), **plan.extra_state}, ckpt_path)
+
+    def validate(step: int) -> None:
+        if plan.val_fn is not None and not any(v[0] == step for v in val):
+            model.eval()
+            with torch.no_grad(), autocast_ctx(cfg.autocast, device):
+                val.append([step, float(plan.val_fn())])
+            model.train()
 
     device = _prepare_dtype(model, cfg)
     model.train()
     bar = tqdm(total=total, initial=start, desc=plan.stage, disable=not progress, dynamic_ncols=True)
     step = start
     try:
+        if step == 0:
+            validate(0)
         while step < total:
             if stop_after is not None and step >= stop_after:
                 break
@@ -566,7 +618,7 @@ def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: b
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, cfg)
             with autocast_ctx(cfg.autocast, device):
-                loss, ntok, stats = plan.step_fn(plan.batches[step])
+                loss, ntok, stats = plan.step_fn(step, plan.batches[step])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -580,8 +632,12 @@ def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: b
             seconds += time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}", tok_s=f"{tokens / max(seconds, 1e-9):.0f}")
+            if cfg.val_every and step % cfg.val_every == 0 and step < total:
+                validate(step)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
                 save_ckpt(step)
+        if step >= total:
+            validate(step)
     finally:
         bar.close()
         model.eval()
@@ -594,6 +650,9 @@ def _run(model, plan: _Plan, cfg: StageConfig, ckpt_path: Path | None, resume: b
                       extra={k: float(np.mean(v[-10:])) for k, v in extras.items() if v})
     res.extra["complete"] = step >= total
     res.extra["total_steps"] = total
+    if val:
+        res.extra["val_loss_first"], res.extra["val_loss_final"] = val[0][1], val[-1][1]
+        res.extra["val_losses"] = val
     return res
 
 
@@ -606,7 +665,7 @@ def _prepare_dtype(model, cfg: StageConfig) -> torch.device:
     return device
 
 
-def _pad_id(tokenizer) -> int:
+def pad_id(tokenizer) -> int:
     for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
         if t is not None:
             return int(t)
@@ -623,7 +682,7 @@ def train_midtrain(model, tokenizer, documents: Sequence[str], cfg: StageConfig 
     device = next(model.parameters()).device
     batches = batch_order([cfg.max_len] * len(windows), cfg.batch_size, cfg.epochs, cfg.seed, group_by_length=False)
 
-    def step_fn(idx: list[int]):
+    def step_fn(step: int, idx: list[int]):
         x = windows[idx].to(device)
         loss = lm_loss(model, {"input_ids": x, "labels": x, "attention_mask": torch.ones_like(x)})
         return loss, int(x.numel()), {}
@@ -634,28 +693,50 @@ def train_midtrain(model, tokenizer, documents: Sequence[str], cfg: StageConfig 
                 len(windows), log)
 
 
+def _encode_episodes(tokenizer, episodes: Sequence[Any], max_len: int) -> list[tuple[list[int], list[int]]]:
+    enc = [encode_chat(tokenizer, e, max_len) for e in episodes]
+    return [e for e in enc if any(l != IGNORE for l in e[1][1:])]
+
+
+@torch.no_grad()
+def mean_loss(model, encoded: Sequence[tuple[list[int], list[int]]], pad: int, batch_size: int = 8) -> float:
+    """Token-weighted mean cross-entropy of ``encoded`` episodes under ``model`` as it is now."""
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for s in range(0, len(encoded), batch_size):
+        b = {k: v.to(device) for k, v in collate(list(encoded[s:s + batch_size]), pad).items()}
+        lp, mask = token_logps(model, b["input_ids"], b["labels"], b["attention_mask"])
+        total += float(-lp.sum())
+        count += int(mask.sum())
+    return total / max(1, count)
+
+
 def train_sft(model, tokenizer, episodes: Sequence[Any], cfg: StageConfig | None = None, *,
               checkpoint: str | Path | None = None, resume: bool = False, progress: bool = True,
-              stop_after: int | None = None, log: Callable[[str], None] | None = None) -> StageResult:
+              stop_after: int | None = None, log: Callable[[str], None] | None = None,
+              val_episodes: Sequence[Any] = ()) -> StageResult:
     """Chat SFT: ``episodes`` are conversations (lists of role/content messages) with assistant turns;
-    only assistant tokens carry loss."""
+    only assistant tokens carry loss. ``val_episodes`` (never trained on) get their loss measured at the start,
+    every ``cfg.val_every`` steps and at the end (``extra["val_losses"]``): a training loss far below the
+    validation loss is memorisation, visible in the manifest."""
     cfg = cfg or StageConfig(**DEFAULT_STAGE_CONFIGS["sft"])
     _prepare_dtype(model, cfg)
     require_chat_template(tokenizer)
-    enc = [encode_chat(tokenizer, e, cfg.max_len) for e in episodes]
-    enc = [e for e in enc if any(l != IGNORE for l in e[1][1:])]
+    enc = _encode_episodes(tokenizer, episodes, cfg.max_len)
     if not enc:
         raise TrainingError("no SFT episodes with assistant tokens inside max_len")
-    pad = _pad_id(tokenizer)
+    val = _encode_episodes(tokenizer, val_episodes, cfg.max_len)
+    pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     batches = batch_order([len(e[0]) for e in enc], cfg.batch_size, cfg.epochs, cfg.seed)
 
-    def step_fn(idx: list[int]):
+    def step_fn(step: int, idx: list[int]):
         b = {k: v.to(device) for k, v in collate([enc[i] for i in idx], pad).items()}
         return lm_loss(model, b), int(b["attention_mask"].sum()), {}
 
-    fp = fingerprint("sft", [e[0] for e in enc], [e[1] for e in enc], cfg.to_dict())
-    plan = _Plan("sft", batches, step_fn, fp)
+    fp = fingerprint("sft", [e[0] for e in enc], [e[1] for e in enc], [e[0] for e in val], cfg.to_dict())
+    plan = _Plan("sft", batches, step_fn, fp,
+                 val_fn=(lambda: mean_loss(model, val, pad, 2 * cfg.batch_size)) if val else None)
     return _run(model, plan, cfg, Path(checkpoint) if checkpoint else None, resume, progress, stop_after,
                 len(enc), log)
 
@@ -666,7 +747,7 @@ def reference_logps(model, tokenizer, encoded: Sequence[tuple[list[int], list[in
     """Summed response log-probs of each encoded sequence under ``model`` as it is now (eval mode)."""
     was_training = model.training
     model.eval()
-    pad = _pad_id(tokenizer)
+    pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     out = torch.zeros(len(encoded), dtype=torch.float32)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
@@ -712,8 +793,14 @@ def normalise_pair(p: Any) -> tuple[list[dict[str, str]], str, str]:
 def train_dpo(model, tokenizer, pairs: Sequence[Any], cfg: StageConfig | None = None, *,
               checkpoint: str | Path | None = None, resume: bool = False, progress: bool = True,
               stop_after: int | None = None, log: Callable[[str], None] | None = None,
-              stage: str = "dpo") -> StageResult:
-    """DPO against the model as it is at the start of the stage (reference log-probs computed once)."""
+              stage: str = "dpo", replay_episodes: Sequence[Any] = ()) -> StageResult:
+    """DPO against the model as it is at the start of the stage (reference log-probs computed once).
+
+    Two anchors keep DPO from undoing what SFT taught (DPO's loss can fall while the chosen replies' own
+    likelihood falls too, so the model drifts away from everything it was trained to say):
+    ``cfg.sft_weight`` adds the chosen replies' mean-token NLL (RPO, Pang et al. 2024), and
+    ``cfg.replay_weight`` adds the SFT loss on a batch of ``replay_episodes`` every step (the SFT data,
+    replayed in a fixed seeded order, so a resumed run sees the same batches)."""
     cfg = cfg or StageConfig(**DEFAULT_STAGE_CONFIGS["dpo"])
     _prepare_dtype(model, cfg)
     require_chat_template(tokenizer)
@@ -726,8 +813,11 @@ def train_dpo(model, tokenizer, pairs: Sequence[Any], cfg: StageConfig | None = 
             rejected.append(er)
     if not chosen:
         raise TrainingError("no usable preference pairs (empty, or responses cut off by max_len)")
+    replay = _encode_episodes(tokenizer, replay_episodes, cfg.max_len) if cfg.replay_weight > 0 else []
+    if cfg.replay_weight > 0 and not replay:
+        raise TrainingError(f"{stage}: replay_weight={cfg.replay_weight} needs SFT episodes to replay")
     fp = fingerprint(stage, [e[0] for e in chosen], [e[0] for e in rejected], [e[1] for e in chosen],
-                     [e[1] for e in rejected], cfg.to_dict())
+                     [e[1] for e in rejected], [e[0] for e in replay], cfg.to_dict())
     ckpt = Path(checkpoint) if checkpoint else None
     ref = None
     if resume and ckpt is not None and ckpt.exists():
@@ -741,17 +831,32 @@ def train_dpo(model, tokenizer, pairs: Sequence[Any], cfg: StageConfig | None = 
                               autocast=cfg.autocast)
     n = len(chosen)
     ref_c, ref_r = ref[:n], ref[n:]
-    pad = _pad_id(tokenizer)
+    pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     batches = batch_order([len(chosen[i][0]) + len(rejected[i][0]) for i in range(n)], cfg.batch_size,
                           cfg.epochs, cfg.seed)
 
-    def step_fn(idx: list[int]):
+    replay_perm = np.random.default_rng(cfg.seed + 7).permutation(len(replay)).tolist() if replay else []
+
+    def step_fn(step: int, idx: list[int]):
         b = {k: v.to(device) for k, v in collate([chosen[i] for i in idx] + [rejected[i] for i in idx], pad).items()}
-        lp = sequence_logps(model, b).float()
+        lp_tok, mask = token_logps(model, b["input_ids"], b["labels"], b["attention_mask"])
+        lp = lp_tok.sum(-1).float()
         k = len(idx)
         loss, stats = dpo_loss(lp[:k], lp[k:], ref_c[idx].to(device), ref_r[idx].to(device), cfg.beta)
-        return loss, int(b["attention_mask"].sum()), stats
+        ntok = int(b["attention_mask"].sum())
+        stats["chosen_nll"] = float(-(lp[:k].detach() / mask[:k].sum(-1).clamp_min(1)).mean())
+        if cfg.sft_weight > 0:
+            nll = -(lp[:k] / mask[:k].sum(-1).clamp_min(1)).mean()
+            loss = loss + cfg.sft_weight * nll
+        if replay:
+            j = [replay_perm[(step * cfg.batch_size + t) % len(replay)] for t in range(cfg.batch_size)]
+            rb = {kk: v.to(device) for kk, v in collate([replay[i] for i in j], pad).items()}
+            rl = lm_loss(model, rb)
+            stats["replay_loss"] = float(rl.detach())
+            loss = loss + cfg.replay_weight * rl
+            ntok += int(rb["attention_mask"].sum())
+        return loss, ntok, stats
 
     plan = _Plan(stage, batches, step_fn, fp, extra_state={"ref_logps": ref})
     return _run(model, plan, cfg, ckpt, resume, progress, stop_after, n, log)

@@ -57,7 +57,15 @@ class SAEOutput:
 
 
 class SAE(nn.Module):
+    """Base of every architecture. A subclass owns only its encoder (`activation`, `_forward`) and its loss
+    terms; what the one trainer has to pass it is declared by the class attributes below, so the trainer
+    never branches on architecture names (the SAELens v6 split between an SAE and its training loop)."""
+
     architecture: ClassVar[str] = ""
+    uses_sparsity_coeff: ClassVar[bool] = False   # _forward takes l1_coeff= (the trainer ramps it up)
+    uses_auxk: ClassVar[bool] = False             # _forward takes dead_mask=, aux_k=, aux_coeff=, n_dead=
+    adam_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)   # the architecture's recipe default
+    selects_across_batch: ClassVar[bool] = False  # activations depend on other tokens of the batch: no dp
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()
@@ -128,7 +136,12 @@ class SAE(nn.Module):
         x = x.reshape(-1, shape[-1]).to(self.W_enc.dtype)
         if self.cfg.norm_scalar != 1.0:
             x = x * self.cfg.norm_scalar
-        return self.activation(self.pre_acts(x)).reshape(*shape[:-1], self.cfg.n_latents)
+        return self.encode_normalized(x).reshape(*shape[:-1], self.cfg.n_latents)
+
+    def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, d_in] normalised input → dense activations (inference semantics). Architectures whose
+        activation needs more than the pre-activations (gated: a second, magnitude path) override this."""
+        return self.activation(self.pre_acts(x))
 
     def decode(self, f: torch.Tensor) -> torch.Tensor:
         """Feature activations [..., n_latents] → reconstruction in raw activation space [..., d_in]."""

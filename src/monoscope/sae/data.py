@@ -10,6 +10,10 @@ for an iterator that starts at that count. Supported sources:
 * a re-iterable (list, tuple, dataset object): epochs repeat it; exact if iteration is deterministic.
 * a one-shot iterator: consumed in order; resuming skips the first `start_batch` items of the iterator
   you pass, so pass a fresh, identical iterator to resume exactly. It ends training when exhausted.
+
+Training straight from a model (no store) is `monoscope.sae.streaming.ActivationStream`, which keeps its own
+cursor. `part=(lo, hi)` makes every batch rows [lo, hi) of the global batch (a data-parallel rank's slice; a
+store then reads only those rows).
 """
 from __future__ import annotations
 
@@ -28,8 +32,12 @@ def is_store(obj: Any) -> bool:
 
 class DataSource:
     def __init__(self, data: Any, batch_size: int, hook: str | None = None, seed: int = 0,
-                 skip_special: bool = True):
+                 skip_special: bool = True, skip_first: bool = True, part: tuple[int, int] | None = None):
         self.data, self.batch_size, self.seed, self.skip_special = data, batch_size, seed, skip_special
+        self.skip_first = skip_first
+        self.part = None if part is None or tuple(part) == (0, batch_size) else tuple(part)
+        if self.part is not None and not 0 <= self.part[0] <= self.part[1] <= batch_size:
+            raise SAEError(f"bad batch slice {self.part} of a batch of {batch_size}")
         self.hook = hook
         self.store_norm_scalar: float | None = None
         self.d_in: int | None = None
@@ -51,7 +59,7 @@ class DataSource:
                 self.model = data.manifest.config.model
             except AttributeError:
                 self.model = None
-            n_rows = data.n_rows(skip_special) if hasattr(data, "n_rows") else data.n_tokens
+            n_rows = _store_rows(data, skip_special, skip_first)
             self.batches_per_epoch = n_rows // batch_size
             if self.batches_per_epoch == 0:
                 raise SAEError(f"the store has {n_rows:,} usable rows, fewer than one batch of {batch_size:,}")
@@ -70,10 +78,31 @@ class DataSource:
             return f"store {getattr(self.data, 'path', '?')} hook {self.hook}"
         return self.kind
 
+    def identity(self) -> dict:
+        """What a resumed run must read again (compared on resume; a store may move, so no path)."""
+        if self.kind != "store":
+            return {"kind": self.kind}
+        cfg = getattr(self.data.manifest, "config", None)
+        fp = cfg.fingerprint() if hasattr(cfg, "fingerprint") else None
+        return {"kind": "store", "model": self.model, "corpus": getattr(cfg, "corpus", None), "fingerprint": fp,
+                "skip_special": self.skip_special, "skip_first": self.skip_first}
+
+    def excluded(self) -> list[str]:
+        """What training skips, in words (for the SAE config)."""
+        if self.kind != "store":
+            return []
+        return (["the first token of every context"] if self.skip_first else []) + \
+            (["special tokens (BOS/EOS/padding)"] if self.skip_special else [])
+
     def iterate(self, start_batch: int = 0) -> Iterator[torch.Tensor]:
         """Batches from position `start_batch` on (raw, as float32 [B, d]); stores yield normalised rows."""
-        if self.kind == "store":
-            return self._store_iter(start_batch)
+        it = self._global_iter(start_batch) if self.kind != "store" else self._store_iter(start_batch)
+        if self.part is None or self.kind == "store":
+            return it
+        lo, hi = self.part
+        return (b[lo:hi] for b in it)
+
+    def _global_iter(self, start_batch: int) -> Iterator[torch.Tensor]:
         if self.kind == "factory":
             return (_as_batch(b) for b in self.data(start_batch))
         if self.kind == "iterator":
@@ -88,8 +117,11 @@ class DataSource:
         epoch, within = divmod(start, self.batches_per_epoch)
         while True:
             n = 0
+            kw: dict[str, Any] = {"skip_first": self.skip_first}
+            if self.part is not None:
+                kw["part"] = self.part
             for b in self.data.batches(self.hook, self.batch_size, seed=self.seed, epoch=epoch,
-                                       start_batch=within, skip_special=self.skip_special, normalize=True):
+                                       start_batch=within, skip_special=self.skip_special, normalize=True, **kw):
                 n += 1
                 yield _as_batch(b)
             if n == 0 and within == 0:
@@ -116,7 +148,18 @@ class DataSource:
             first = list(itertools.islice(self.data, n))
             self.data = itertools.chain(first, self.data)
             return [_as_batch(b) for b in first]
-        return list(itertools.islice(self.iterate(0), n))
+        if self.kind == "store":
+            return list(itertools.islice(self._store_iter(0), n))
+        return list(itertools.islice(self._global_iter(0), n))
+
+
+def _store_rows(store: Any, skip_special: bool, skip_first: bool) -> int:
+    if not hasattr(store, "n_rows"):
+        return int(store.n_tokens)
+    try:
+        return int(store.n_rows(skip_special, skip_first))
+    except TypeError:                       # a store-like object without the skip_first option
+        return int(store.n_rows(skip_special))
 
 
 def _as_batch(b: Any) -> torch.Tensor:

@@ -1,29 +1,39 @@
-"""SAE files: the native format, SAELens export/import, and sparsify import.
+"""SAE files: the native format, SAELens export/import, and `load_sae`, the one loader behind every `--sae`.
+
+`load_sae(NAME)` takes
+    a local directory       in any layout below (detected from its files)
+    saelens:RELEASE/SAE_ID  an id from the SAELens pretrained registry (needs `pip install 'monoscope[saelens]'`)
+    hf:ORG/REPO[/PATH]      a Hugging Face repo (or a folder in it) in any layout below
+and returns a monoscope SAE whose `cfg.hook` is a monoscope site name (`resid_post.12`) and `cfg.model` the
+model it was trained on, taken from the file's own metadata where it has them.
 
 Native (a directory):
     cfg.json          `SAEConfig` (format "monoscope-sae", format_version 1)
     sae.safetensors   W_enc [n, d], b_enc [n], W_dec [n, d], b_dec [d]
-                      (+ threshold [n] for jumprelu and batchtopk)
+                      (+ threshold [n] for jumprelu, batchtopk, matryoshka; + r_mag, b_mag [n] for gated)
 
-SAELens (a directory, the layout `SAE.save_model` writes and `SAE.load_from_disk` reads):
-    cfg.json                 architecture ("standard" | "topk" | "jumprelu"), d_in, d_sae, dtype, device,
-                             apply_b_dec_to_input, normalize_activations, reshape_activations, k, metadata
+SAELens (a directory, the layout `SAE.save_model` writes and `SAE.load_from_disk` reads; SAELens ≥ 6):
+    cfg.json                 architecture, d_in, d_sae, dtype, device, apply_b_dec_to_input,
+                             normalize_activations, reshape_activations, k, metadata (sae_lens_version,
+                             model_name, hook_name, …)
     sae_weights.safetensors  W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]
-                             (+ threshold [d_sae] for jumprelu)
-  relu ↔ standard, topk ↔ topk, jumprelu ↔ jumprelu; batchtopk exports as jumprelu (its inference form).
-  Export folds the normalisation scalar (SAELens has no fixed-scalar mode) and keeps every weight bit for
-  bit otherwise, so export → import gives bit-identical encode/decode.
+                             (+ threshold for jumprelu; gated: b_gate, r_mag, b_mag instead of b_enc)
+  relu ↔ standard, topk ↔ topk, jumprelu ↔ jumprelu, gated ↔ gated; batchtopk and matryoshka export as
+  jumprelu (their inference form, as SAELens saves them). Export folds the normalisation scalar (SAELens has
+  no fixed-scalar mode), writes the hook in TransformerLens form (`blocks.3.hook_resid_post`) and keeps
+  every weight bit for bit otherwise, so export → import gives bit-identical encode/decode. SAELens top-k
+  files saved with `rescale_acts_by_decoder_norm=True` import with the decoder norms folded into the encoder
+  (W_e·‖d‖, b_e·‖d‖, W_d/‖d‖): the same activations and reconstructions, with unit decoder rows.
 
-sparsify (EleutherAI; a directory): cfg.json (k, num_latents, expansion_factor, normalize_decoder, …, d_in)
-and sae.safetensors with encoder.weight [n, d], encoder.bias [n], W_dec [n, d], b_dec [d]. Its encoder sees
-x − b_dec and applies ReLU before top-k; it imports as a top-k SAE with apply_b_dec_to_input.
-
-Anything else raises `SAEFormatError` saying what was found and what was expected.
+sparsify, Gemma Scope and dictionary_learning directories import through `monoscope.sae.layouts`.
+Anything else raises `SAEFormatError` saying what was found and which layouts monoscope knows.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -31,10 +41,17 @@ from safetensors.torch import load_file, save_file
 
 from ..fileio import atomic_write, atomic_write_text
 from .config import SAEConfig, SAEError
+from .hooknames import to_monoscope, to_transformerlens
 
 NATIVE_WEIGHTS = "sae.safetensors"
 SAELENS_WEIGHTS = "sae_weights.safetensors"
 CFG = "cfg.json"
+SAELENS_FORMAT_VERSION = "6.0.0"   # the SAELens config format the export follows (sae-lens reads ≥ 6 files as is)
+KNOWN_LAYOUTS = ("monoscope (cfg.json with format 'monoscope-sae' + sae.safetensors)",
+                 "SAELens (cfg.json + sae_weights.safetensors)",
+                 "sparsify (cfg.json with k/num_latents + sae.safetensors)",
+                 "Gemma Scope (params.npz)",
+                 "dictionary_learning (ae.pt + config.json)")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "torch.float32": torch.float32, "torch.float16": torch.float16, "torch.bfloat16": torch.bfloat16,
@@ -45,15 +62,19 @@ class SAEFormatError(SAEError):
     """The path does not hold an SAE in a format monoscope reads, or the files are inconsistent."""
 
 
+def known_layouts() -> str:
+    return "; ".join(KNOWN_LAYOUTS)
+
+
 # ------------------------------------------------------------------------------------------------
-# atomic file helpers
+# file helpers
 # ------------------------------------------------------------------------------------------------
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except FileNotFoundError:
@@ -62,7 +83,7 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise SAEFormatError(f"{path} is not a readable safetensors file ({e})") from None
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         d = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -74,25 +95,29 @@ def _read_json(path: Path) -> dict:
     return d
 
 
-def _expect(tensors: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]], where: Path) -> None:
+def expect_shapes(tensors: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]], where: Path) -> None:
     missing = [k for k in shapes if k not in tensors]
     if missing:
         raise SAEFormatError(f"{where} lacks tensor(s) {', '.join(missing)} (has {', '.join(sorted(tensors))})")
     for k, shape in shapes.items():
         if tuple(tensors[k].shape) != tuple(shape):
             raise SAEFormatError(f"{where}: tensor {k} has shape {tuple(tensors[k].shape)}, expected {shape} "
-                                 f"from cfg.json")
+                                 f"from its config")
+
+
+def dtype_name(d: Any) -> str:
+    s = str(d or "float32").replace("torch.", "")
+    return s if s in _DTYPES else "float32"
 
 
 # ------------------------------------------------------------------------------------------------
 # native
 # ------------------------------------------------------------------------------------------------
-def _native_shapes(cfg: SAEConfig) -> dict[str, tuple[int, ...]]:
-    n, d = cfg.n_latents, cfg.d_in
-    shapes = {"W_enc": (n, d), "b_enc": (n,), "W_dec": (n, d), "b_dec": (d,)}
-    if cfg.architecture in ("jumprelu", "batchtopk"):
-        shapes["threshold"] = (n,)
-    return shapes
+def native_shapes(cfg: SAEConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor the architecture holds, with its shape (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        sae = build_sae(cfg)
+    return {k: tuple(v.shape) for k, v in sae.state_dict().items()}
 
 
 def save_sae(sae, path: str | Path) -> Path:
@@ -111,63 +136,136 @@ def build_sae(cfg: SAEConfig):
     return ARCHITECTURE_CLASSES[cfg.architecture](cfg)
 
 
-def _from_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor], where: Path, device="cpu"):
-    _expect(tensors, _native_shapes(cfg), where)
+def sae_from_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor], where: Path, device="cpu"):
+    """A monoscope SAE from native-layout tensors (checked against the config's shapes)."""
+    shapes = native_shapes(cfg)
+    expect_shapes(tensors, shapes, where)
     sae = build_sae(cfg)
     dtype = _DTYPES.get(cfg.dtype, torch.float32)
-    sd = {k: tensors[k] for k in _native_shapes(cfg)}
-    sae.load_state_dict(sd, strict=True)
+    sae.load_state_dict({k: tensors[k] for k in shapes}, strict=True)
     return sae.to(device=device, dtype=dtype).train(False)
 
 
 def load_native(path: str | Path, device: str | torch.device = "cpu"):
     path = Path(path)
     cfg = SAEConfig.load(path / CFG)
-    return _from_tensors(cfg, _load_tensors(path / NATIVE_WEIGHTS), path / NATIVE_WEIGHTS, device)
+    return sae_from_tensors(cfg, load_tensors(path / NATIVE_WEIGHTS), path / NATIVE_WEIGHTS, device)
 
 
+# ------------------------------------------------------------------------------------------------
+# detection and the one loader
+# ------------------------------------------------------------------------------------------------
 def detect_format(path: str | Path) -> str:
-    """'native', 'saelens' or 'sparsify'; SAEFormatError when the directory holds none of them."""
+    """'native', 'saelens', 'sparsify', 'gemmascope' or 'dictionary_learning'; SAEFormatError naming the
+    layouts monoscope knows when the directory holds none of them."""
     path = Path(path)
     if not path.exists():
         raise SAEFormatError(f"{path} does not exist")
     if path.is_file():
-        raise SAEFormatError(f"{path} is a file; an SAE is a directory holding cfg.json and weights "
-                             f"({NATIVE_WEIGHTS} or {SAELENS_WEIGHTS})")
+        if path.name in ("params.npz", "ae.pt", CFG, NATIVE_WEIGHTS, SAELENS_WEIGHTS):
+            raise SAEFormatError(f"{path} is a file; pass the directory that holds it ({path.parent})")
+        raise SAEFormatError(f"{path} is a file; an SAE is a directory in one of these layouts: {known_layouts()}")
+    if (path / "params.npz").exists():
+        return "gemmascope"
+    if (path / "ae.pt").exists() and (path / "config.json").exists():
+        return "dictionary_learning"
     if not (path / CFG).exists():
-        raise SAEFormatError(f"{path} holds no {CFG}: not an SAE directory (native, SAELens or sparsify)")
-    cfg = _read_json(path / CFG)
+        subs = sorted(p.name for p in path.iterdir() if p.is_dir() and _looks_like_sae(p))
+        if subs:
+            more = f" … ({len(subs)} in all)" if len(subs) > 5 else ""
+            raise SAEFormatError(f"{path} holds several SAEs, not one: name a subdirectory, e.g. "
+                                 f"{', '.join(subs[:5])}{more}")
+        raise SAEFormatError(f"{path} holds no cfg.json, params.npz or ae.pt: not an SAE directory in a layout "
+                             f"monoscope reads ({known_layouts()})")
+    cfg = read_json(path / CFG)
     if cfg.get("format") == "monoscope-sae":
         return "native"
     if (path / SAELENS_WEIGHTS).exists():
         return "saelens"
     if (path / NATIVE_WEIGHTS).exists() and ("num_latents" in cfg or "expansion_factor" in cfg):
         return "sparsify"
-    raise SAEFormatError(f"{path}: cfg.json is neither a monoscope config (format 'monoscope-sae'), a SAELens "
-                         f"config (with {SAELENS_WEIGHTS}) nor a sparsify config (num_latents/expansion_factor "
-                         f"with {NATIVE_WEIGHTS})")
+    raise SAEFormatError(f"{path}: its files match no SAE layout monoscope reads (cfg.json keys: "
+                         f"{', '.join(sorted(cfg)[:8]) or 'none'}); it knows: {known_layouts()}")
 
 
-def load_sae(path: str | Path, device: str | torch.device = "cpu"):
-    """Load an SAE directory in any supported format (native, SAELens, sparsify)."""
+def _looks_like_sae(p: Path) -> bool:
+    return any((p / f).exists() for f in (CFG, "params.npz", "ae.pt"))
+
+
+def load_sae(name: str | Path, device: str | torch.device = "cpu", *, model: Any = None):
+    """Load an SAE by local directory (any supported layout), `saelens:RELEASE/SAE_ID` or `hf:ORG/REPO[/PATH]`.
+
+    `model` (a model name or a loaded `monoscope.models.LoadedModel`) is checked against the SAE's own
+    metadata: another model, a hook the model lacks, or a d_in that is not the model's width is an
+    `SAEError`. Hook names from other libraries are mapped onto monoscope's (`resid_post.12`).
+    """
+    hints: dict[str, Any] = {}
+    s = str(name)
+    if s.startswith(("saelens:", "hf:")):
+        from .pretrained import resolve
+
+        path, hints = resolve(s)
+    else:
+        path = Path(name)
+    sae = _load_dir(path, device, hints)
+    cfg = sae.cfg
+    cfg.hook = to_monoscope(cfg.hook or hints.get("hook"))
+    cfg.model = cfg.model or hints.get("model")
+    if hints.get("source"):
+        cfg.metadata["source"] = hints["source"]
+    if model is not None:
+        check_model(sae, model)
+    return sae
+
+
+def _load_dir(path: Path, device, hints: dict[str, Any]):
     fmt = detect_format(path)
     if fmt == "native":
         return load_native(path, device)
     if fmt == "saelens":
         return import_saelens(path, device)
-    return import_sparsify(path, device)
+    from . import layouts
+
+    return {"sparsify": layouts.import_sparsify, "gemmascope": layouts.import_gemmascope,
+            "dictionary_learning": layouts.import_dictionary_learning}[fmt](path, device)
+
+
+def same_model(a: str, b: str) -> bool:
+    """Model names from different sources name one model when their last path parts agree
+    (`gemma-2-2b` in Gemma Scope metadata, `google/gemma-2-2b` on the hub)."""
+    norm = lambda s: str(s).split(":")[-1].rstrip("/").split("/")[-1].lower()
+    return norm(a) == norm(b)
+
+
+def check_model(sae, model: Any) -> None:
+    """One `SAEError` line when `sae` was not made for `model` (a name or a LoadedModel)."""
+    cfg = sae.cfg
+    names = [model] if isinstance(model, str) else [getattr(model, "name", ""), str(getattr(model, "source", ""))]
+    names = [n for n in names if n]
+    if cfg.model and names and not any(same_model(cfg.model, n) for n in names):
+        raise SAEError(f"this SAE was trained on {cfg.model!r}, not {names[0]!r}: pass --model {cfg.model} "
+                       f"(or an SAE trained on {names[0]})")
+    if isinstance(model, str):
+        return
+    d_model = getattr(model, "d_model", None)
+    if cfg.hook and hasattr(model, "hooked"):
+        model.hooked.parse(cfg.hook)          # a site the model lacks → HookPointError listing the valid ones
+    if d_model is not None and int(d_model) != cfg.d_in:
+        raise SAEError(f"this SAE reads {cfg.d_in}-wide activations, but {names[0] if names else 'the model'}'s "
+                       f"{cfg.hook or 'hook'} is {d_model} wide: the SAE belongs to another model")
 
 
 # ------------------------------------------------------------------------------------------------
 # SAELens
 # ------------------------------------------------------------------------------------------------
-_TO_SAELENS = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu", "batchtopk": "jumprelu"}
+_TO_SAELENS = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu", "batchtopk": "jumprelu",
+               "matryoshka": "jumprelu", "gated": "gated"}
+_FROM_SAELENS = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated"}
 
 
 def export_saelens(sae, path: str | Path) -> Path:
-    """Write `sae` as a SAELens inference SAE (cfg.json + sae_weights.safetensors)."""
-    import copy
-
+    """Write `sae` as a SAELens (≥ 6) inference SAE: cfg.json + sae_weights.safetensors, loadable by
+    `sae_lens.SAE.load_from_disk` without edits."""
     path = Path(path)
     s = copy.deepcopy(sae).float()
     s.cfg = copy.deepcopy(sae.cfg)
@@ -176,40 +274,39 @@ def export_saelens(sae, path: str | Path) -> Path:
     arch = _TO_SAELENS[cfg.architecture]
     tensors = {"W_enc": s.W_enc.detach().T.contiguous(), "b_enc": s.b_enc.detach(),
                "W_dec": s.W_dec.detach(), "b_dec": s.b_dec.detach()}
-    if cfg.architecture == "jumprelu":
+    if arch == "jumprelu":
         tensors["threshold"] = s.threshold.detach()
-    elif cfg.architecture == "batchtopk":
-        tensors["threshold"] = s.threshold.detach()
+    if arch == "gated":
+        tensors["b_gate"] = tensors.pop("b_enc")
+        tensors["r_mag"], tensors["b_mag"] = s.r_mag.detach(), s.b_mag.detach()
     dtype = _DTYPES.get(cfg.dtype, torch.float32)
     tensors = {k: v.to(dtype) for k, v in tensors.items()}
-    meta = {"model_name": cfg.model, "hook_name": cfg.hook, "hook_head_index": None, "prepend_bos": True,
-            "context_size": cfg.metadata.get("context_size"), "dataset_path": cfg.metadata.get("dataset"),
-            "monoscope": {"architecture": cfg.architecture, "folded_norm_scalar": cfg.folded_norm_scalar,
+    meta = {"sae_lens_version": SAELENS_FORMAT_VERSION, "sae_lens_training_version": None,
+            "model_name": cfg.model, "hook_name": to_transformerlens(cfg.hook), "hook_head_index": None,
+            "prepend_bos": True, "context_size": cfg.metadata.get("context_size"),
+            "dataset_path": cfg.metadata.get("dataset"),
+            "monoscope": {"architecture": cfg.architecture, "hook": cfg.hook,
+                          "folded_norm_scalar": cfg.folded_norm_scalar,
                           "decoder_norms_folded": cfg.decoder_norms_folded}}
     d = {"architecture": arch, "d_in": cfg.d_in, "d_sae": cfg.n_latents, "dtype": cfg.dtype, "device": "cpu",
          "apply_b_dec_to_input": bool(cfg.apply_b_dec_to_input), "normalize_activations": "none",
-         "reshape_activations": "none", "metadata": meta,
-         # top-level copies for SAELens < 6, which read these names directly
-         "model_name": cfg.model, "hook_name": cfg.hook, "hook_head_index": None,
-         "activation_fn_str": "topk" if arch == "topk" else "relu",
-         "finetuning_scaling_factor": False}
+         "reshape_activations": "none", "metadata": meta}
     if arch == "topk":
         d["k"] = int(cfg.k)
         d["rescale_acts_by_decoder_norm"] = False
-        d["activation_fn_kwargs"] = {"k": int(cfg.k)}
     atomic_save_tensors(path / SAELENS_WEIGHTS, tensors)
     atomic_write_text(path / CFG, json.dumps(d, indent=2))
     return path
 
 
 def import_saelens(path: str | Path, device: str | torch.device = "cpu"):
-    """Read a SAELens SAE directory (standard, topk or jumprelu) into a monoscope SAE."""
+    """Read a SAELens SAE directory (standard, topk, jumprelu or gated) into a monoscope SAE."""
     path = Path(path)
-    d = _read_json(path / CFG)
+    d = read_json(path / CFG)
     arch = d.get("architecture", "standard")
-    if arch not in ("standard", "topk", "jumprelu"):
+    if arch not in _FROM_SAELENS:
         raise SAEFormatError(f"{path}: SAELens architecture {arch!r} is not supported "
-                             f"(supported: standard, topk, jumprelu)")
+                             f"(supported: {', '.join(_FROM_SAELENS)})")
     for key in ("d_in", "d_sae"):
         if key not in d:
             raise SAEFormatError(f"{path}/cfg.json lacks {key!r}: not a SAELens config")
@@ -219,67 +316,47 @@ def import_saelens(path: str | Path, device: str | torch.device = "cpu"):
                              f"file does not carry; fold it into the weights first")
     if (d.get("reshape_activations") or "none") != "none":
         raise SAEFormatError(f"{path}: reshape_activations={d['reshape_activations']!r} (hook_z) is not supported")
-    tensors = _load_tensors(path / SAELENS_WEIGHTS)
-    if "scaling_factor" in tensors or "finetuning_scaling_factor" in tensors:
-        sf = tensors.pop("scaling_factor", tensors.pop("finetuning_scaling_factor", None))
-        if sf is not None and not torch.all(sf == 1):
-            raise SAEFormatError(f"{path}: a finetuning scaling factor is not supported")
+    tensors = load_tensors(path / SAELENS_WEIGHTS)
+    sf = tensors.pop("scaling_factor", tensors.pop("finetuning_scaling_factor", None))
+    if sf is not None and not torch.all(sf == 1):
+        raise SAEFormatError(f"{path}: a finetuning scaling factor is not supported")
     n, din = int(d["d_sae"]), int(d["d_in"])
-    shapes = {"W_enc": (din, n), "b_enc": (n,), "W_dec": (n, din), "b_dec": (din,)}
+    bias = "b_gate" if arch == "gated" else "b_enc"
+    shapes = {"W_enc": (din, n), bias: (n,), "W_dec": (n, din), "b_dec": (din,)}
     if arch == "jumprelu":
         shapes["threshold"] = (n,)
-    _expect(tensors, shapes, path / SAELENS_WEIGHTS)
+    if arch == "gated":
+        shapes.update(r_mag=(n,), b_mag=(n,))
+    expect_shapes(tensors, shapes, path / SAELENS_WEIGHTS)
     meta = d.get("metadata") or d.get("meta") or {}
     mono = meta.get("monoscope") or {}
     k = d.get("k") or (d.get("activation_fn_kwargs") or {}).get("k")
-    ours = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu"}[arch]
-    dtype = str(d.get("dtype", "float32")).replace("torch.", "")
+    ours = _FROM_SAELENS[arch]
     cfg = SAEConfig(architecture=ours, d_in=din, n_latents=n, k=int(k) if ours == "topk" else None,
-                    hook=meta.get("hook_name", d.get("hook_name")), model=meta.get("model_name", d.get("model_name")),
-                    dtype=dtype if dtype in _DTYPES else "float32",
-                    apply_b_dec_to_input=bool(d.get("apply_b_dec_to_input", True)),
-                    normalize_decoder=False,
+                    hook=mono.get("hook") or to_monoscope(meta.get("hook_name", d.get("hook_name"))),
+                    model=meta.get("model_name", d.get("model_name")), dtype=dtype_name(d.get("dtype")),
+                    apply_b_dec_to_input=bool(d.get("apply_b_dec_to_input", True)), normalize_decoder=False,
                     decoder_norms_folded=bool(mono.get("decoder_norms_folded", False)),
                     folded_norm_scalar=mono.get("folded_norm_scalar"),
-                    metadata={"imported_from": "saelens", "source": str(path),
-                              "saelens_architecture": arch})
-    if ours == "topk" and d.get("rescale_acts_by_decoder_norm"):
-        raise SAEFormatError(f"{path}: rescale_acts_by_decoder_norm=True top-k SAEs are not supported; "
-                             f"fold the decoder norms in SAELens first (fold_W_dec_norm)")
-    native = {"W_enc": tensors["W_enc"].T.contiguous(), "b_enc": tensors["b_enc"], "W_dec": tensors["W_dec"],
+                    metadata={"imported_from": "saelens", "source": str(path), "saelens_architecture": arch})
+    native = {"W_enc": tensors["W_enc"].T.contiguous(), "b_enc": tensors[bias], "W_dec": tensors["W_dec"],
               "b_dec": tensors["b_dec"]}
     if ours == "jumprelu":
         native["threshold"] = tensors["threshold"]
-    return _from_tensors(cfg, native, path / SAELENS_WEIGHTS, device)
+    if ours == "gated":
+        native.update(r_mag=tensors["r_mag"], b_mag=tensors["b_mag"])
+    if ours == "topk" and d.get("rescale_acts_by_decoder_norm"):
+        native = _fold_rescale(native)
+        cfg.decoder_norms_folded = True
+        cfg.metadata["folded_rescale_acts_by_decoder_norm"] = True
+    return sae_from_tensors(cfg, native, path / SAELENS_WEIGHTS, device)
 
 
-# ------------------------------------------------------------------------------------------------
-# sparsify (EleutherAI)
-# ------------------------------------------------------------------------------------------------
-def import_sparsify(path: str | Path, device: str | torch.device = "cpu"):
-    """Read an EleutherAI sparsify SAE directory (top-k, optionally with normalised decoder)."""
-    path = Path(path)
-    d = _read_json(path / CFG)
-    if d.get("transcode"):
-        raise SAEFormatError(f"{path}: a sparsify transcoder predicts another site's output; only SAEs import")
-    if d.get("activation", "topk") != "topk":
-        raise SAEFormatError(f"{path}: sparsify activation {d.get('activation')!r} is not supported (topk only)")
-    if d.get("skip_connection"):
-        raise SAEFormatError(f"{path}: sparsify SAEs with a skip connection are not supported")
-    if "d_in" not in d or "k" not in d:
-        raise SAEFormatError(f"{path}/cfg.json lacks d_in or k: not a sparsify config")
-    tensors = _load_tensors(path / NATIVE_WEIGHTS)
-    if "encoder.weight" not in tensors:
-        raise SAEFormatError(f"{path}/{NATIVE_WEIGHTS} lacks encoder.weight: not a sparsify checkpoint")
-    din = int(d["d_in"])
-    n = int(d.get("num_latents") or 0) or din * int(d.get("expansion_factor", 32))
-    _expect(tensors, {"encoder.weight": (n, din), "encoder.bias": (n,), "W_dec": (n, din), "b_dec": (din,)},
-            path / NATIVE_WEIGHTS)
-    dtype = str(tensors["encoder.weight"].dtype).replace("torch.", "")
-    cfg = SAEConfig(architecture="topk", d_in=din, n_latents=n, k=int(d["k"]), apply_b_dec_to_input=True,
-                    normalize_decoder=bool(d.get("normalize_decoder", True)), dtype=dtype,
-                    hook=d.get("hook") or d.get("hookpoint"), model=d.get("model"),
-                    metadata={"imported_from": "sparsify", "source": str(path)})
-    native = {"W_enc": tensors["encoder.weight"], "b_enc": tensors["encoder.bias"], "W_dec": tensors["W_dec"],
-              "b_dec": tensors["b_dec"]}
-    return _from_tensors(cfg, native, path / NATIVE_WEIGHTS, device)
+def _fold_rescale(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """SAELens `rescale_acts_by_decoder_norm`: top-k over z·‖d‖, decode (f/‖d‖)·W_d. Folding ‖d‖ into the
+    encoder gives the same selection and activations with unit decoder rows (exact up to float rounding)."""
+    s = t["W_dec"].float().norm(dim=1)
+    s = torch.where(s > 0, s, torch.ones_like(s))
+    dt = t["W_enc"].dtype
+    return {**t, "W_enc": (t["W_enc"].float() * s[:, None]).to(dt), "b_enc": (t["b_enc"].float() * s).to(dt),
+            "W_dec": (t["W_dec"].float() / s[:, None]).to(dt)}

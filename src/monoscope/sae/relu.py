@@ -13,6 +13,7 @@ from .base import SAE, SAEOutput, finish_output
 
 class ReluSAE(SAE):
     architecture = "relu"
+    uses_sparsity_coeff = True
 
     def activation(self, z: torch.Tensor) -> torch.Tensor:
         return torch.relu(z)

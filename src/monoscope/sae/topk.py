@@ -15,6 +15,7 @@ from .sparse import SparsePattern, sparse_decode, sparse_encoder_values
 
 class TopKSAE(SAE):
     architecture = "topk"
+    uses_auxk = True
 
     def activation(self, z: torch.Tensor) -> torch.Tensor:
         v, i = z.topk(self.cfg.k, dim=-1, sorted=False)

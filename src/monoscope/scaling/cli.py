@@ -80,7 +80,10 @@ def describe_recommendation(rec: dict) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     def sweep(
+        ctx: typer.Context,
         store: Path = typer.Argument(None, help="activation store (omit with --demo)"),
+        config: Path = typer.Option(None, help="YAML (or JSON) file of sweep settings (SweepConfig fields); "
+                                               "options given on the command line override it"),
         out: Path = typer.Option(..., help="sweep directory: runs/, sweep.json, plots (re-running resumes)"),
         demo: bool = typer.Option(False, help="make (or reuse) a synthetic demo store in OUT/store and use the "
                                               "demo grid, unless given explicitly"),
@@ -107,14 +110,25 @@ def register(app: typer.Typer) -> None:
         from .sweep import SweepConfig, run_sweep
 
         try:
-            base = dict(DEMO_SWEEP) if demo else asdict(SweepConfig())
+            from click.core import ParameterSource
+
+            from .sweep import load_sweep_config
+
+            base = {**asdict(SweepConfig()), **DEMO_SWEEP} if demo else asdict(SweepConfig())
+            if config is not None:
+                base = asdict(load_sweep_config(config, base))
             given = {"n_latents": _ints(latents), "steps": _ints(steps), "k": k, "batch_size": batch_size, "lr": lr,
                      "lr_mults": _floats(lr_mults), "lr_levels": lr_levels if lr_levels >= 0 else None}
             base.update({kk: v for kk, v in given.items() if v})
             if lr_levels == 0:
                 base["lr_levels"] = 0
-            cfg = SweepConfig(**{**base, "architecture": arch, "l1_coeff": l1_coeff, "eval_batches": eval_batches,
-                                 "hook": hook or None, "seed": seed, "device": device})
+            always = {"architecture": ("arch", arch), "l1_coeff": ("l1_coeff", l1_coeff),
+                      "eval_batches": ("eval_batches", eval_batches), "hook": ("hook", hook or None),
+                      "seed": ("seed", seed), "device": ("device", device)}
+            for field_, (param, value) in always.items():   # a config file wins over these options' defaults
+                if config is None or ctx.get_parameter_source(param) != ParameterSource.DEFAULT:
+                    base[field_] = value
+            cfg = SweepConfig(**base)
             if demo and store is None:
                 from .demo import write_synthetic_store
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..distributed import comm
+from .. import comm
 from ..sae.config import SAEConfig, SAEError
 from ..fileio import atomic_write_text
 from ..sae.trainer import TrainConfig, Trainer
@@ -68,6 +68,38 @@ class SweepConfig:
             raise SAEError(f"sweeps support topk and relu SAEs, not {self.architecture!r}")
         if self.architecture == "topk" and self.k > min(self.n_latents):
             raise SAEError(f"k={self.k} exceeds the smallest n_latents={min(self.n_latents)}")
+
+
+def load_sweep_config(source: str | Path, base: dict | None = None) -> SweepConfig:
+    """A SweepConfig from a YAML (or JSON: YAML reads it too) file or string, over `base` (default: the
+    defaults). Unknown keys are an error that lists the valid ones, so a typo is not silently ignored:
+
+        n_latents: [256, 512, 1024, 2048]
+        steps: [500, 1000, 2000, 4000]
+        architecture: topk
+        k: 16
+        lr: 0.002
+    """
+    import yaml
+
+    text = Path(source).read_text() if Path(str(source)).is_file() else str(source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SAEError(f"the sweep config is not valid YAML ({str(e).splitlines()[0]})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SAEError(f"a sweep config is a mapping of SweepConfig fields, got {type(data).__name__}")
+    names = {f.name for f in fields(SweepConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], sorted(names), n=1)
+        raise SAEError(f"unknown sweep config key {unknown[0]!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                       + f"; valid keys: {', '.join(sorted(names))}")
+    return SweepConfig(**{**(base if base is not None else asdict(SweepConfig())), **data})
 
 
 def loss_name(cfg: SweepConfig) -> str:
@@ -374,9 +406,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m monoscope.scaling.sweep")
     ap.add_argument("store")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--config", required=True, help="JSON of SweepConfig fields")
+    ap.add_argument("--config", required=True, help="SweepConfig fields: a YAML/JSON file, or JSON text")
     a = ap.parse_args(argv)
-    cfg = SweepConfig(**json.loads(a.config))
+    cfg = load_sweep_config(a.config)
     comm.init_from_env(cfg.device)
     try:
         run_sweep(ActivationStore(a.store), a.out, cfg)
@@ -388,5 +420,5 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-__all__ = ["SweepConfig", "evaluate", "fit_results", "flops_per_token", "load_results", "loss_definition",
+__all__ = ["SweepConfig", "evaluate", "load_sweep_config", "fit_results", "flops_per_token", "load_results", "loss_definition",
            "loss_name", "recommend", "run_sweep", "train_one", "verify_recommendation"]

@@ -10,15 +10,16 @@ from rich.table import Table
 console = Console()
 
 
-def _steerer(model: str, sae: Path, features: Path | None, device: str):
+def _steerer(model: str, sae: str, features: Path | None, device: str):
     import torch
 
-    from ..features.index import load_sae
+    from ..sae import check_model, load_sae
     from ..models import load
     from .splice import Steerer
 
     sae_obj = load_sae(sae, device=device)
     lm = load(model, device=device)
+    check_model(sae_obj, lm)
     max_acts = None
     if features is not None:
         from ..features.db import FeatureDB
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
     def steer(prompt: str = typer.Argument(...),
               clamp: list[str] = typer.Option(..., "--clamp", help="FEATURE=VALUE; VALUE in units of the feature's "
                                                                    "max activation when --features is given"),
-              sae: Path = typer.Option(..., help="SAE directory"),
+              sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
               model: str = typer.Option("smollm2-135m"),
               features: Path = typer.Option(None, help="feature database (gives the max-activation unit)"),
               max_new_tokens: int = typer.Option(48), chat: bool = typer.Option(True),
@@ -65,7 +66,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def attribute(prompt: str = typer.Argument(...), good: str = typer.Option(..., help="token whose logit goes up"),
                   bad: str = typer.Option(..., help="token whose logit goes down"),
-                  sae: Path = typer.Option(...), model: str = typer.Option("smollm2-135m"),
+                  sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or "
+                                                    "hf:ORG/REPO[/PATH]"),
+                  model: str = typer.Option("smollm2-135m"),
                   features: Path = typer.Option(None, help="the SAE's feature database, for feature text "
                                                            "(default: found beside the SAE)"),
                   top: int = typer.Option(20, help="rows shown (the top features by |attribution|)"),
@@ -77,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from .attribution import attribute as run, logit_diff
 
         st = _steerer(model, sae, None, device)
-        db_path = features or find_feature_db(sae, st.sae)
+        db_path = features or (find_feature_db(sae, st.sae) if Path(sae).is_dir() else None)
         db = None
         if db_path is not None:
             from ..features.db import FeatureDB

@@ -20,6 +20,10 @@ def summarize(store) -> Table:
     t.add_row("shards", f"{len(m.shards)} ({'complete' if m.complete else 'incomplete: resume with the same command'})")
     t.add_row("d_model / dtype", f"{m.d_model} / {m.config.dtype}")
     t.add_row("corpus", m.config.corpus)
+    if m.row_counts:
+        t.add_row("skipped by training", f"{m.row_counts.get('excluded', 0):,} rows (first token of each context: "
+                                          f"{m.row_counts.get('first', 0):,}, special tokens: "
+                                          f"{m.row_counts.get('special', 0):,}); --keep-first-token / --keep-special")
     for h in m.hooks:
         t.add_row(f"norm scalar {h}", f"{store.norm_scalar(h):.6g}  (E‖c·x‖² = {m.d_model})")
     return t
@@ -36,7 +40,7 @@ def register(app: typer.Typer) -> None:
         context_len: int = typer.Option(128),
         batch_size: int = typer.Option(16),
         shard_tokens: int = typer.Option(1 << 16, help="tokens per shard (the unit of resume)"),
-        dtype: str = typer.Option("float32", help="storage dtype: float32 or bfloat16"),
+        dtype: str = typer.Option("bfloat16", help="storage dtype: bfloat16 (half the disk) or float32"),
         device: str = typer.Option("cpu"),
         text_key: str = typer.Option("text", help="jsonl field / parquet column holding the text"),
     ) -> None:

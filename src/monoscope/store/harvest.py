@@ -6,7 +6,11 @@ Design choices, each for a reason:
 - shards are written by a background thread into a temp directory and renamed into place, then the
   manifest is replaced atomically, so a killed run leaves only complete shards and resumes after the last;
 - the context stream is a pure function of (corpus, tokenizer, context_len), so resume is "skip the first
-  n_contexts contexts" and a store of a different configuration is refused rather than mixed.
+  n_contexts contexts" and a store of a different configuration is refused rather than mixed;
+- activations are stored in bfloat16 by default (half the disk of float32; SAE training upcasts each batch,
+  and the FVU cost is measured in docs/distributed.md); `dtype="float32"` keeps full precision;
+- before the first forward, the bytes the harvest will write are compared with the free disk, and a harvest
+  that cannot fit is refused (nothing is written).
 """
 from __future__ import annotations
 
@@ -25,10 +29,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..models import LoadedModel, load
 from ..fileio import sha256_file
-from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest
+from ..models import LoadedModel, load
+from ..resources import DTYPE_BYTES, free_disk, human_bytes
+from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest, training_mask
 from .reader import SHARDS_DIR, ActivationStore, hook_file
+
+DEFAULT_DTYPE = "bfloat16"
+STORAGE_DTYPES = ("bfloat16", "float32")
+ROW_META_BYTES = 4 + 8 + 1        # tokens (int32) + doc_ids (int64) + special (bool), per token
 
 
 @dataclass
@@ -68,6 +77,43 @@ def _write_shard(root: Path, name: str, arrays: dict[str, np.ndarray]) -> dict[s
     return files
 
 
+@dataclass
+class HarvestPlan:
+    """What a harvest will write, and whether it fits on the disk."""
+
+    new_tokens: int
+    n_hooks: int
+    d_model: int
+    dtype: str
+    free_bytes: int
+    path: Path
+
+    @property
+    def bytes(self) -> int:
+        return self.new_tokens * (self.n_hooks * self.d_model * DTYPE_BYTES[self.dtype] + ROW_META_BYTES)
+
+    def describe(self) -> str:
+        return (f"harvest plan: {self.new_tokens:,} tokens × {self.n_hooks} hook(s) × d={self.d_model} × "
+                f"{DTYPE_BYTES[self.dtype]} B ({self.dtype}) + {ROW_META_BYTES} B/token of ids = "
+                f"{human_bytes(self.bytes)} to {self.path}; free disk {human_bytes(self.free_bytes)}")
+
+    def check(self) -> None:
+        if self.bytes > self.free_bytes:
+            raise StoreError(f"refusing to harvest: it needs {human_bytes(self.bytes)} ({self.new_tokens:,} tokens × "
+                             f"{self.n_hooks} hook(s) × {self.d_model} × {DTYPE_BYTES[self.dtype]} B + ids) but "
+                             f"{self.path} has {human_bytes(self.free_bytes)} free; harvest fewer --tokens or hooks, "
+                             f"store bfloat16, free space, or train from the model with `monoscope train --model`")
+
+
+def plan_harvest(out: str | Path, new_tokens: int, n_hooks: int, d_model: int, dtype: str) -> HarvestPlan:
+    return HarvestPlan(max(0, int(new_tokens)), n_hooks, d_model, dtype, free_disk(out), Path(out))
+
+
+def check_dtype(dtype: str) -> None:
+    if dtype not in STORAGE_DTYPES:
+        raise StoreError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
+
+
 def _batched(it: Iterable, n: int) -> Iterator[list]:
     it = iter(it)
     while chunk := list(islice(it, n)):
@@ -76,24 +122,29 @@ def _batched(it: Iterable, n: int) -> Iterator[list]:
 
 def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | str | None = None,
             corpus: str = "default", n_tokens: int = 100_000, context_len: int = 128, batch_size: int = 16,
-            shard_tokens: int = 1 << 16, dtype: str = "float32", device: str | None = None,
+            shard_tokens: int = 1 << 16, dtype: str = DEFAULT_DTYPE, device: str | None = None,
             add_bos: bool = True, text_key: str = "text", progress: bool = True) -> HarvestResult:
     """Harvest `n_tokens` tokens of activations at `hooks` (default: the middle residual stream) into `out`.
 
-    Resumes a killed harvest of the same configuration; refuses a non-empty directory of another one.
+    Resumes a killed harvest of the same configuration; refuses a non-empty directory of another one, and
+    a harvest larger than the free disk (with `progress`, the plan is printed first).
     """
     from ..corpus import iter_contexts, iter_documents  # corpus pulls optional readers; keep import local
 
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"storage dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+    check_dtype(dtype)
     lm = model if isinstance(model, LoadedModel) else load(model, device=device or "cpu")
     hooked = lm.hooked
     points = [p.name for p in hooked.parse_many(hooks if hooks is not None else lm.default_hook())]
     out = Path(out)
     cfg = HarvestConfig(model=lm.name, hooks=points, corpus=corpus, context_len=context_len, dtype=dtype,
                         add_bos=add_bos, text_key=text_key, model_dtype=str(next(lm.model.parameters()).dtype).replace("torch.", ""))
-    manifest = _open_or_create(out, cfg, lm, n_tokens)
     target_contexts = -(-n_tokens // context_len)
+    plan = plan_harvest(out, (target_contexts - _done_contexts(out, cfg)) * context_len, len(points), lm.d_model,
+                        dtype)
+    if progress:
+        tqdm.write(plan.describe())
+    plan.check()
+    manifest = _open_or_create(out, cfg, lm, n_tokens)
     done = manifest.n_contexts
     contexts_per_shard = max(1, shard_tokens // context_len)
     if done >= target_contexts:
@@ -135,6 +186,15 @@ def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | st
     manifest.save(out)
     return HarvestResult(ActivationStore(out), seconds, (manifest.n_contexts - done) * context_len,
                          done * context_len)
+
+
+def _done_contexts(out: Path, cfg: HarvestConfig) -> int:
+    """Contexts a resumable store of this configuration already holds (0 for anything else)."""
+    try:
+        m = StoreManifest.load(out)
+    except StoreError:
+        return 0
+    return m.n_contexts if m.config.fingerprint() == cfg.fingerprint() else 0
 
 
 def _open_or_create(out: Path, cfg: HarvestConfig, lm: LoadedModel, n_tokens: int) -> StoreManifest:
@@ -198,7 +258,8 @@ class _ShardWriter:
             try:
                 name = f"{first:09d}"
                 files = _write_shard(self.out, name, arrays)
-                keep = ~arrays["special.npy"]
+                keep = training_mask(arrays["special.npy"], self.manifest.config.context_len)
+                self.manifest.count_rows(arrays["special.npy"])
                 for fname, arr in arrays.items():
                     if fname.startswith("act."):
                         hook = fname[len("act."):-len(".npy")]

@@ -14,11 +14,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..fileio import atomic_write_text
 from ..errors import UserError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+
+TRAINING_ROWS = ("SAE training and feature statistics skip the first token of every context and special tokens "
+                 "(BOS/EOS/padding) by default (row_counts: how many); the store keeps every row, and "
+                 "skip_first=False / skip_special=False (--keep-first-token / --keep-special) read them")
+
+
+def training_mask(special, context_len: int, skip_special: bool = True, skip_first: bool = True) -> np.ndarray:
+    """The rows SAE training reads: by default not special and not the first token of a context (shards hold
+    whole contexts). The normalisation sums are taken over the default rows, so E‖c·x‖² = d holds for them."""
+    special = np.asarray(special, dtype=bool)
+    keep = ~special if skip_special else np.ones(len(special), dtype=bool)
+    if skip_first:
+        keep[::max(1, int(context_len))] = False
+    return keep
 
 
 class StoreError(UserError):
@@ -58,8 +75,9 @@ class StoreManifest:
     target_tokens: int
     model_source: str = ""
     shards: list[ShardInfo] = field(default_factory=list)
-    sq_norm_sum: dict[str, float] = field(default_factory=dict)   # over non-special tokens
-    norm_count: int = 0                                          # non-special tokens counted
+    sq_norm_sum: dict[str, float] = field(default_factory=dict)   # over the rows training reads (training_mask)
+    norm_count: int = 0                                          # rows counted
+    row_counts: dict[str, int] = field(default_factory=dict)    # special / first / excluded rows (see below)
     complete: bool = False
     format_version: int = FORMAT_VERSION
     monoscope_version: str = ""
@@ -85,11 +103,21 @@ class StoreManifest:
             return 1.0
         return math.sqrt(self.d_model / (self.sq_norm_sum[hook] / self.norm_count))
 
+    def count_rows(self, special) -> None:
+        """Add one shard's counts of the rows SAE training skips by default (`ActivationStore.keep_rows`):
+        special tokens, first tokens of contexts, and the union of the two."""
+        special = np.asarray(special, dtype=bool)
+        first = np.zeros(len(special), dtype=bool)
+        first[::max(1, self.config.context_len)] = True
+        for key, n in (("special", special.sum()), ("first", first.sum()), ("excluded", (special | first).sum())):
+            self.row_counts[key] = self.row_counts.get(key, 0) + int(n)
+
     # ---- io ---------------------------------------------------------------------------------------
     def to_json(self) -> str:
         d = asdict(self)
         d["norm_scalars"] = {h: self.norm_scalar(h) for h in self.config.hooks}
         d["n_tokens"], d["n_contexts"] = self.n_tokens, self.n_contexts
+        d["training_rows"] = TRAINING_ROWS
         return json.dumps(d, indent=1)
 
     def save(self, directory: Path) -> None:
@@ -108,7 +136,7 @@ class StoreManifest:
         if d.get("format_version") != FORMAT_VERSION:
             raise StoreError(f"{path} has format_version {d.get('format_version')!r}; this monoscope reads "
                              f"version {FORMAT_VERSION}")
-        for derived in ("norm_scalars", "n_tokens", "n_contexts"):
+        for derived in ("norm_scalars", "n_tokens", "n_contexts", "training_rows"):
             d.pop(derived, None)
         d["config"] = HarvestConfig(**d["config"])
         d["shards"] = [ShardInfo(**s) for s in d["shards"]]

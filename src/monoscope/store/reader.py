@@ -4,6 +4,11 @@ SAE training wants i.i.d. rows from a store that may be far larger than RAM. The
 therefore never holds more than `buffer_tokens` rows (plus one batch of carry-over): it visits shards in a
 seeded random order, loads a group of shards that fits the buffer, permutes rows inside the group, and
 yields batches. The order is a pure function of (seed, epoch), which is what makes trainer resume exact.
+
+Rows that training should not see are skipped by default, as SAELens and sparsify do: special tokens
+(BOS/EOS/padding: `special.npy`) and the first token of every context (with no BOS it is the attention
+sink, whose norm is many times the others'; with a BOS it is the BOS). `skip_special=False` /
+`skip_first=False` keep them. `keep_rows` is the one definition every reader of a store uses.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import numpy as np
 import torch
 
 from ..fileio import sha256_file
-from .manifest import StoreError, StoreManifest
+from .manifest import StoreError, StoreManifest, training_mask
 
 SHARDS_DIR = "shards"
 
@@ -115,31 +120,45 @@ class ActivationStore:
         shard, local = self._locate(index)
         return np.array([self.shard_array(int(s), "tokens")[int(j)] for s, j in zip(shard, local)], dtype=np.int64)
 
-    def iter_shards(self, hook: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(shard index, activations memmap, token ids) in store order: for passes that need context."""
+    def iter_shards(self, hook: str) -> Iterator[tuple[int, torch.Tensor, np.ndarray]]:
+        """(shard index, float32 activations [n, d], token ids) in store order: for passes that need
+        context. Activations are decoded here because a bf16 shard's raw memmap holds bit patterns."""
         self._check_hook(hook)
         for i in range(len(self.manifest.shards)):
-            yield i, self.shard_array(i, hook), self.shard_array(i, "tokens")
+            acts = to_torch(self.shard_array(i, hook), self.manifest.config.dtype).float()
+            yield i, acts, self.shard_array(i, "tokens")
 
     # ---- shuffled batches -------------------------------------------------------------------------
-    def n_rows(self, skip_special: bool = True) -> int:
-        if not skip_special:
+    def keep_rows(self, i: int, skip_special: bool = True, skip_first: bool = True) -> np.ndarray:
+        """Local row indices of shard i that training reads (see the module docstring)."""
+        if not skip_special and not skip_first:
+            return np.arange(self.manifest.shards[i].n_tokens)
+        return np.nonzero(training_mask(self.shard_array(i, "special"), self.manifest.config.context_len,
+                                        skip_special, skip_first))[0]
+
+    def n_rows(self, skip_special: bool = True, skip_first: bool = True) -> int:
+        if not skip_special and not skip_first:
             return self.n_tokens
-        return int(sum(int((~np.asarray(self.shard_array(i, "special"))).sum())
-                       for i in range(len(self.manifest.shards))))
+        return int(sum(len(self.keep_rows(i, skip_special, skip_first)) for i in range(len(self.manifest.shards))))
 
     def batches(self, hook: str, batch_size: int, seed: int = 0, skip_special: bool = True,
                 normalize: bool = True, start_batch: int = 0, buffer_tokens: int = 1 << 20,
                 shuffle: bool = True, epoch: int = 0, device: str | torch.device = "cpu",
-                ) -> Iterator[torch.Tensor]:
+                skip_first: bool = True, part: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
         """One epoch of float32 batches [batch_size, d_model]; the last partial batch is dropped.
 
         `start_batch` skips batches without reading their activations, so a resumed trainer continues on
-        exactly the rows it would have seen. Peak memory ≈ (buffer_tokens + batch_size) × d_model × 4 bytes.
+        exactly the rows it would have seen. `part=(lo, hi)` yields rows [lo, hi) of every batch and reads
+        only those (a data-parallel rank's slice of the global batch). Peak memory ≈ (buffer_tokens +
+        batch_size) × d_model × 4 bytes.
         """
         self._check_hook(hook)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        lo, hi = part if part is not None else (0, batch_size)
+        if not 0 <= lo <= hi <= batch_size:
+            raise ValueError(f"bad batch slice [{lo}, {hi}) of a batch of {batch_size}")
+        width = hi - lo
         rng = np.random.default_rng([seed, epoch])
         n_shards = len(self.manifest.shards)
         order = rng.permutation(n_shards) if shuffle else np.arange(n_shards)
@@ -156,19 +175,18 @@ class ActivationStore:
         carry = (np.empty(0, np.int64), np.empty(0, np.int64))
         emitted = 0
         for group in groups:
-            keep = [np.nonzero(~np.asarray(self.shard_array(s, "special")))[0] if skip_special
-                    else np.arange(self.manifest.shards[s].n_tokens) for s in group]
+            keep = [self.keep_rows(s, skip_special, skip_first) for s in group]
             shard_ids = np.concatenate([np.full(len(k), s, np.int64) for s, k in zip(group, keep)])
             local = np.concatenate(keep).astype(np.int64)
             perm = rng.permutation(len(local)) if shuffle else np.arange(len(local))
             refs = (np.concatenate([carry[0], shard_ids[perm]]), np.concatenate([carry[1], local[perm]]))
             n_full = len(refs[0]) // batch_size
-            if emitted + n_full > start_batch:
+            if emitted + n_full > start_batch and width > 0:
                 first = max(0, start_batch - emitted)
-                rows = self._gather(hook, refs[0][first * batch_size:n_full * batch_size],
-                                    refs[1][first * batch_size:n_full * batch_size])
+                idx = (np.arange(first, n_full)[:, None] * batch_size + np.arange(lo, hi)[None, :]).reshape(-1)
+                rows = self._gather(hook, refs[0][idx], refs[1][idx])
                 for b in range(n_full - first):
-                    batch = rows[b * batch_size:(b + 1) * batch_size]
+                    batch = rows[b * width:(b + 1) * width]
                     yield (batch * scale if scale != 1.0 else batch).to(device)
             emitted += n_full
             carry = (refs[0][n_full * batch_size:], refs[1][n_full * batch_size:])

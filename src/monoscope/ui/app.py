@@ -222,7 +222,7 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         from ..features.explain import explain
 
         with dash.lock:
-            explain(dash.db, [f], backend=dash.llm_spec, force=True, progress=False)
+            explain(dash.db, [f], backend=dash.llm_spec, force=True, progress=False, sae=dash.sae)
         return page("feature.html", **feature_context(dash.db, f), notice="explained and scored just now")
 
     @app.get("/search", response_class=HTMLResponse)
