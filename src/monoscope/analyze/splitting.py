@@ -175,8 +175,11 @@ def ensure_width(store, out: Path, n_latents: int, k: int = 32, steps: int = 600
         hook = store.hooks[0]
         cfg = SAEConfig(architecture="topk", d_in=store.d_model, n_latents=n_latents, k=k, hook=hook,
                         model=store.manifest.config.model)
+        # The seed differs per width: with one seed the init draws the same first rows at every width, so
+        # latent i of the small SAE and latent i of the large one start (and stay) alike — a match that
+        # splitting would misread as the feature persisting.
         sae = train_sae(store, cfg, sae_dir, resume=True, hook=hook, steps=steps, batch_size=batch_size,
-                        progress=progress).sae
+                        progress=progress, seed=n_latents).sae
     if int(sae.W_dec.shape[0]) != n_latents:
         raise AnalysisError(f"{sae_dir} holds an SAE of {sae.W_dec.shape[0]} latents, not {n_latents}; choose "
                             f"another directory")
