@@ -161,8 +161,21 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     (out / "steering.json").write_text(json.dumps(picks, indent=1))
     produced["steering check"] = out / "steering.json"
 
+    _stage("6. concept steering (features found from concept prompts; controls beside)")
+    from .analyze.cli import print_result as print_analysis
+    from .analyze.common import open_workbench, results_dir, save_result
+    from .analyze.steering import concept_steering_demo, plot_steering
+
+    wb = open_workbench(out / "sae", fdb_dir, lm=lm)
+    conc = concept_steering_demo(wb, concepts=("bible", "python", "french"), n_prompts=20, clamp=4.0,
+                                 progress=True)
+    conc.update(model=lm.name, sae=wb.sae_info())
+    path = save_result(results_dir(wb, None), "steering", conc, plot_steering(conc))
+    print_analysis(conc, path)
+    produced["concept steering"] = path
+
     if audit:
-        _stage("6. model organism + blind audit")
+        _stage("7. model organism + blind audit")
         from .audit.cli import print_result
         from .audit.demo_audit import organism_ready, run_default_audit
         ready, why = organism_ready("default")
