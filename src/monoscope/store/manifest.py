@@ -166,6 +166,13 @@ class StoreManifest:
         for k, n in (info.row_counts or {}).items():
             self.row_counts[k] = self.row_counts.get(k, 0) + n
 
+    def content_id(self) -> str:
+        """Which data the store holds, not only its configuration: two harvests of the same configuration but of
+        different length (or a store re-harvested since) differ. A trainer resumes only on the same content id."""
+        shards = [(s.first_context, s.n_contexts, sorted(s.files.items())) for s in self.shards]
+        blob = json.dumps([self.config.fingerprint(), shards], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
     def norm_scalar(self, hook: str) -> float:
         """The scalar c with E‖c·x‖² = d_model over the store (the paper's preprocessing)."""
         if hook not in self.config.hooks:
