@@ -53,7 +53,7 @@ def _db_arg(pos: Path | None, opt: Path | None) -> Path:
 def register(app: typer.Typer) -> None:
     @app.command()
     def index(
-        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
+        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO (or hf:ORG/REPO/PATH)"),
         store: Path = typer.Option(..., help="activation store holding the SAE's hook point"),
         out: Path = typer.Option(..., help="feature database directory (resumes a killed run)"),
         other_sae: str = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),

@@ -131,7 +131,7 @@ def save_sae(sae, path: str | Path) -> Path:
 
 
 def build_sae(cfg: SAEConfig):
-    from . import ARCHITECTURE_CLASSES
+    from .architectures import ARCHITECTURE_CLASSES
 
     return ARCHITECTURE_CLASSES[cfg.architecture](cfg)
 

@@ -177,7 +177,7 @@ class _Member:
         self.module = tr.strategy.build(self.cfg, tr.tcfg.seed if init else None)
         self.fwd = self.module
         t = tr.tcfg
-        from . import ARCHITECTURE_CLASSES
+        from .architectures import ARCHITECTURE_CLASSES
 
         arch = ARCHITECTURE_CLASSES[self.cfg.architecture]        # what the architecture asks of the trainer
         betas = tuple(t.betas) if t.betas is not None else arch.adam_betas
