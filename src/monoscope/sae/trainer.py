@@ -750,6 +750,10 @@ class Trainer:
                    "lr": m.lr, "name": m.name}
         if m.out is not None and self.main:
             atomic_write_text(m.out / "summary.json", json.dumps(summary, indent=2, default=str))
+            if done and (m.out / "metrics.jsonl").exists():
+                from .plots import plot_training_curves
+
+                plot_training_curves(m.out / "metrics.jsonl")
         m.module.train(False)
         return TrainResult(sae=exported, out_dir=m.out, steps=m.step, tokens=m.tokens, skipped_batches=m.skipped,
                            metrics=m.last, seconds=seconds, tokens_per_second=summary["tokens_per_second"],
