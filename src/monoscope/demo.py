@@ -7,6 +7,7 @@ model → activation store → SAE (+ evaluation) → feature database (+ a few 
 from __future__ import annotations
 
 import json
+import random
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _stage(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40) -> list[dict]:
+def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40, n_controls: int = 3) -> list[dict]:
     """Features whose clamping should move next-token probability: the alive ones with the most
     consistent logit effects (their top logit tokens are what follows their top examples)."""
     from .steer import clamp, token_probability_shift
@@ -42,9 +43,20 @@ def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40) -> li
     out = []
     for cons, f, top in scored[:candidates][:n * 2]:
         base, steered = token_probability_shift(steerer, NEUTRAL_PROMPTS, top[:5], [clamp(f, 5.0)])
-        out.append({"feature": f, "consistency": cons, "top_tokens": fdb.token_text(top[:5]),
+        out.append({"feature": f, "consistency": cons, "top_tokens": fdb.token_text(top[:5]), "top_ids": top[:5],
                     "p_unsteered": base, "p_steered": steered})
-    return sorted(out, key=lambda r: -(r["p_steered"] - r["p_unsteered"]))[:n]
+    out = sorted(out, key=lambda r: -(r["p_steered"] - r["p_unsteered"]))[:n]
+    # Control: other alive features clamped the same way, scored on this feature's tokens. Picking the best
+    # of 2n candidates on these prompts favours large shifts, so a shift only counts beside this.
+    alive = [r["feature"] for r in rows]
+    rng = random.Random(0)
+    for r in out:
+        others = rng.sample([a for a in alive if a != r["feature"]], min(n_controls, len(alive) - 1))
+        r["control_features"] = others
+        r["p_random_feature"] = float(sum(token_probability_shift(steerer, NEUTRAL_PROMPTS, r["top_ids"],
+                                                                  [clamp(o, 5.0)])[1] for o in others)
+                                      / max(len(others), 1))
+    return out
 
 
 def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, context_len: int = 128,
@@ -119,12 +131,13 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     _stage("5. steering (clamp, error term kept)")
     st = Steerer(lm, sae, max_acts=torch.as_tensor(fdb.max_acts(), dtype=torch.float32))
     picks = pick_steering_features(fdb, st)
-    t = Table(title="clamping at 5× max activation: next-token probability of the feature's top logit tokens")
-    for c in ("feature", "top logit tokens", "p unsteered", "p steered"):
+    t = Table(title="clamping at 5× max activation: next-token probability of the feature's top logit tokens "
+                    f"(mean over {len(NEUTRAL_PROMPTS)} neutral prompts)")
+    for c in ("feature", "top logit tokens", "p unsteered", "p steered", "p, 3 random features clamped (control)"):
         t.add_column(c)
     for p in picks:
         t.add_row(str(p["feature"]), " ".join(repr(x) for x in p["top_tokens"]), f"{p['p_unsteered']:.4f}",
-                  f"{p['p_steered']:.4f}")
+                  f"{p['p_steered']:.4f}", f"{p['p_random_feature']:.4f}")
     console.print(t)
     if picks:
         f = picks[0]["feature"]

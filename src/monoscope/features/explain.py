@@ -384,7 +384,7 @@ def _n_items(cfg: ExplainConfig, scorer: str) -> int:
 def open_sae_and_store(db: FeatureDB, sae: Any = None, store: Any = None):
     """The SAE and store a database was built from (given, or the paths in its manifest), checked."""
     from ..store import ActivationStore
-    from ..sae.formats import load_sae
+    from ..sae import load_sae
 
     if sae is None:
         path = db.manifest.get("sae_path")
