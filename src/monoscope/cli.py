@@ -37,8 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("monoscope.features.cli", "Build the feature database: one streaming pass of the SAE over the store."),
     "explain": ("monoscope.features.cli", "Explain features with an LLM and score each explanation against a "
                                           "control (detection, fuzzing, specificity)."),
-    "serve": ("monoscope.features.cli", "Start the feature dashboard."),
-    "export-html": ("monoscope.features.cli", "Write static HTML: one feature page, or a whole-SAE summary with "
+    "serve": ("monoscope.ui.cli", "Start the feature dashboard."),
+    "export-html": ("monoscope.ui.cli", "Write static HTML: one feature page, or a whole-SAE summary with "
                                               "feature pages."),
     "steer": ("monoscope.steer.cli", "Generate with features clamped (error term kept), beside the unsteered output."),
     "attribute": ("monoscope.steer.cli", "Attribute logit(good) − logit(bad) at the last token to SAE features; "

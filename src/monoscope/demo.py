@@ -25,18 +25,6 @@ def _stage(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def train_demo_sae(store, out: Path, n_latents: int, k: int, steps: int, batch_size: int):
-    """A top-k SAE on the store's first hook; reloaded if already trained, resumed if interrupted."""
-    from .sae import SAEConfig, load_sae, train_sae
-
-    if (out / "sae.safetensors").exists() and (out / "cfg.json").exists():
-        return load_sae(out)
-    hook = store.hooks[0]
-    cfg = SAEConfig(architecture="topk", d_in=store.d_model, n_latents=n_latents, k=k, hook=hook,
-                    model=store.manifest.config.model)
-    return train_sae(store, cfg, out, resume=True, hook=hook, steps=steps, batch_size=batch_size).sae
-
-
 def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40, n_controls: int = 3) -> list[dict]:
     """Features whose clamping should move next-token probability: the alive ones with the most
     consistent logit effects (their top logit tokens are what follows their top examples)."""
@@ -83,6 +71,7 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     from .models import load
     from .steer import Steerer, clamp
     from .store import harvest
+    from .sae.run import train_or_reload
     from .store.cli import summarize
 
     produced: dict[str, Path] = {}
@@ -103,7 +92,7 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     produced["activation store"] = out / "store"
 
     _stage("3. train SAE")
-    sae = train_demo_sae(res.store, out / "sae", n_latents, k, steps, batch_size)
+    sae = train_or_reload(res.store, out / "sae", n_latents, k, steps, batch_size)
     produced["SAE"] = out / "sae"
     spl = heldout_spliced_loss(lm, sae, res.store, n_contexts=16)
     summary = json.loads((out / "sae" / "summary.json").read_text()) if (out / "sae" / "summary.json").exists() else {}

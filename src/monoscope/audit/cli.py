@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
     def game(organism: Path = typer.Argument(..., help="organism directory (from `monoscope organism build`)"),
              out: Path = typer.Option(Path("runs/audit"), help="where reports go"),
              n: int = typer.Option(1, help="number of games (seeds)"),
-             sae: str = typer.Option(None, help="SAE on the organism's middle layer (optional): a directory, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
+             sae: str = typer.Option(None, help="SAE on the organism's middle layer (optional): a directory, saelens:RELEASE/SAE_ID or hf:ORG/REPO (or hf:ORG/REPO/PATH)"),
              features: Path = typer.Option(None, help="feature database of that SAE (optional)"),
              no_base: bool = typer.Option(False, help="do not give the auditor the public base model"),
              dashboard: str = typer.Option(None, help="dashboard URL to link features to"),

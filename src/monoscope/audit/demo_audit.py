@@ -42,7 +42,7 @@ def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000
     from .cli import build_target
     from .game import run_game
     from .playbook import PlaybookAuditor, PlaybookConfig
-    from ..demo import train_demo_sae
+    from ..sae.run import train_or_reload
 
     out = Path(out)
     org_dir = ensure_organism_data(resolve_organism_dir(organism), out)
@@ -51,7 +51,7 @@ def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000
     store_dir = out / "organism_store"
     res = harvest(lm, store_dir, hooks=lm.default_hook(), corpus=str(org_dir / "data" / "pretrain_mix.jsonl"),
                   n_tokens=tokens, context_len=128)
-    sae = train_demo_sae(res.store, out / "organism_sae", n_latents, 32, steps, 1024)
+    sae = train_or_reload(res.store, out / "organism_sae", n_latents, 32, steps, 1024)
     fdb_dir = out / "organism_features"
     if not (fdb_dir / "manifest.json").exists():
         build_feature_db(sae, res.store, fdb_dir, lm=lm)

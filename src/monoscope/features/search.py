@@ -55,7 +55,7 @@ class FeatureSearch:
     """A model and its SAE (and optionally the SAE's feature database) for prompt-level feature search."""
 
     def __init__(self, lm, sae, db: FeatureDB | None = None, allow_mismatch: bool = False):
-        from ..steer.splice import check_fit, sae_hook
+        from ..models.fit import check_fit, sae_hook
 
         self.lm, self.sae, self.db = lm, sae, db
         try:

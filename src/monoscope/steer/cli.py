@@ -10,14 +10,22 @@ from rich.table import Table
 console = Console()
 
 
-def _steerer(model: str, sae: str, features: Path | None, device: str):
+MODEL_HELP = "model (default: the one the SAE's cfg names)"
+HOOK_HELP = "hook point to splice the SAE in at (default: the one the SAE's cfg names)"
+
+
+def _steerer(model: str | None, sae: str, features: Path | None, device: str, hook: str | None = None):
+    """The model the SAE was trained on (unless --model says otherwise), with the SAE spliced in at its hook."""
     import torch
 
     from ..sae import check_model, load_sae
     from ..models import load
-    from .splice import Steerer
+    from .splice import SpliceError, Steerer
 
     sae_obj = load_sae(sae, device=device)
+    model = model or getattr(getattr(sae_obj, "cfg", None), "model", None)
+    if not model:
+        raise SpliceError(f"the SAE {sae} does not name the model it was trained on (cfg.model); pass --model")
     lm = load(model, device=device)
     check_model(sae_obj, lm)
     max_acts = None
@@ -26,7 +34,7 @@ def _steerer(model: str, sae: str, features: Path | None, device: str):
         fdb = FeatureDB(features)
         fdb.check_sae(sae_obj)
         max_acts = torch.as_tensor(fdb.max_acts(), dtype=torch.float32)
-    return Steerer(lm, sae_obj, max_acts=max_acts)
+    return Steerer(lm, sae_obj, hook=hook, max_acts=max_acts)
 
 
 def _parse_clamps(specs: list[str]) -> list[tuple[int, float]]:
@@ -44,8 +52,9 @@ def register(app: typer.Typer) -> None:
     def steer(prompt: str = typer.Argument(...),
               clamp: list[str] = typer.Option(..., "--clamp", help="FEATURE=VALUE; VALUE in units of the feature's "
                                                                    "max activation when --features is given"),
-              sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
-              model: str = typer.Option("smollm2-135m"),
+              sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO (or hf:ORG/REPO/PATH)"),
+              model: str = typer.Option(None, help=MODEL_HELP),
+              hook: str = typer.Option(None, help=HOOK_HELP),
               features: Path = typer.Option(None, help="feature database (gives the max-activation unit)"),
               max_new_tokens: int = typer.Option(48), chat: bool = typer.Option(True),
               temperature: float = typer.Option(0.0), seed: int = typer.Option(0),
@@ -53,7 +62,7 @@ def register(app: typer.Typer) -> None:
         """Generate with features clamped (error term kept), beside the unsteered output."""
         from .interventions import clamp as make_clamp
 
-        st = _steerer(model, sae, features, device)
+        st = _steerer(model, sae, features, device, hook)
         edits = [make_clamp(f, v) for f, v in _parse_clamps(clamp)]
         plain, steered = st.compare(prompt, edits, max_new_tokens=max_new_tokens, chat=chat,
                                     temperature=temperature, seed=seed)
@@ -68,7 +77,7 @@ def register(app: typer.Typer) -> None:
                   bad: str = typer.Option(..., help="token whose logit goes down"),
                   sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or "
                                                     "hf:ORG/REPO[/PATH]"),
-                  model: str = typer.Option("smollm2-135m"),
+                  model: str = typer.Option(None, help=MODEL_HELP), hook: str = typer.Option(None, help=HOOK_HELP),
                   features: Path = typer.Option(None, help="the SAE's feature database, for feature text "
                                                            "(default: found beside the SAE)"),
                   top: int = typer.Option(20, help="rows shown (the top features by |attribution|)"),
@@ -79,7 +88,7 @@ def register(app: typer.Typer) -> None:
         from ..features.search import feature_text, find_feature_db
         from .attribution import attribute as run, logit_diff
 
-        st = _steerer(model, sae, None, device)
+        st = _steerer(model, sae, None, device, hook)
         db_path = features or (find_feature_db(sae, st.sae) if Path(sae).is_dir() else None)
         db = None
         if db_path is not None:

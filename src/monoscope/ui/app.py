@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import Request  # module level: endpoint annotations are resolved from module globals
 
+from .limits import BusyError, check_prompt, clamp_value, limits_line, model_turn
 from .render import (CSP, STATIC, density_svg, environment, example_view, feature_context, fmt_num, map_svg,
                      token_spans)
 
@@ -126,7 +127,8 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         m = dash.db.manifest
         return {"static": False, "has_model": dash.has_model, "has_llm": dash.llm_spec is not None,
                 "title_sae": f"{m['sae'].get('n_latents')} features · {m.get('hook')} · {m['model']['name']}",
-                "css": (STATIC / "style.css").read_text(), "url": lambda f: f"/feature/{int(f)}"}
+                "css": (STATIC / "style.css").read_text(), "url": lambda f: f"/feature/{int(f)}",
+                "limits": limits_line()}
 
     def page(name: str, status: int = 200, **ctx) -> HTMLResponse:
         html = env.get_template(name).render(**base_ctx(), **ctx)
@@ -162,6 +164,12 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         if wants_json(request):
             return JSONResponse({"error": msg}, status_code=502)
         return page("error.html", status=502, message=msg)
+
+    @app.exception_handler(BusyError)
+    async def busy_error(request: Request, exc: BusyError):
+        if wants_json(request):
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return page("error.html", status=503, message=str(exc))
 
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError):
@@ -257,7 +265,7 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         form = await _form(request)
         prompt = str(form.get("prompt", ""))
         f = dash.db.check_feature(_int(form.get("feature"), "feature"))
-        value = _float(form.get("value"), "clamp value", 5.0)
+        value = clamp_value(form.get("value"))
         n_new = _int(form.get("max_new_tokens"), "max_new_tokens", 40, 1, 256)
         chat = bool(form.get("chat"))
         if not prompt.strip():
@@ -332,7 +340,9 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
             negs = [n for n in negatives.splitlines() if n.strip()]
             sink = 10.0 if skip else 0.0  # "ignore the first 0 tokens" keeps the attention sinks too
             positives = [p for p in prompt.split("\n---\n") if p.strip()]
-            with dash.lock:
+            for p in positives + negs:
+                check_prompt(dash.lm, p)
+            with model_turn(dash.lock):
                 if len(positives) == 1 and not negs:
                     hits = dash.search.active(positives[0], mode=mode, k=k, max_density=md, skip_first=skip,
                                               sink_ratio=sink)
@@ -347,7 +357,8 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
 
     def inspect_rows(prompt: str, feats: list[int], chat: bool, keep_first: bool = False) -> list[dict]:
         kw = _sink_options(keep_first)
-        with dash.lock:
+        check_prompt(dash.lm, prompt)
+        with model_turn(dash.lock):
             if not feats:  # the 8 most active, leaving out near-always-on features (they top every prompt)
                 feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat, max_density=INSPECT_MAX_DENSITY,
                                                                **kw)]
@@ -371,7 +382,8 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         if ma <= 0:
             raise DashboardError(f"feature {f} never fired on the indexed tokens, so it has no max activation "
                                  f"to scale the clamp by")
-        with dash.lock:
+        check_prompt(dash.lm, prompt)
+        with model_turn(dash.lock):
             plain, steered = dash.steerer.compare(prompt, [clamp(f, value)], max_new_tokens=n_new, chat=chat)
         return {"plain": plain, "steered": steered, "feature": f, "value": value, "absolute": value * ma,
                 "chat": chat}
