@@ -34,6 +34,26 @@ def test_root_help_lists_every_command_without_importing_torch():
         assert name in out
 
 
+def test_every_subcommand_help_works_without_importing_torch_or_transformers():
+    """Catches a stage package whose `__init__` (imported with its `cli` module) eagerly pulls in the model
+    stack, and help text that Rich cannot render: each `monoscope X --help` must exit 0 and leave torch and
+    transformers unimported (names the first command that imports them)."""
+    code = ("import sys, io, contextlib\nfrom monoscope.cli import main, COMMANDS\n"
+            "for name in COMMANDS:\n"
+            "    buf = io.StringIO()\n"
+            "    try:\n"
+            "        with contextlib.redirect_stdout(buf):\n"
+            "            main([name, '--help'])\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code in (0, None), (name, e.code)\n"
+            "    assert 'Usage' in buf.getvalue(), name\n"
+            "    heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "    assert not heavy, (name, heavy)\n"
+            "print('ALL-LIGHT')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ALL-LIGHT"), r.stderr[-2000:]
+
+
 def test_user_error_is_one_line_with_exit_code_2_and_debug_shows_the_traceback(tmp_path):
     """Catches a UserError escaping as a traceback (or with exit code 1)."""
     args = ["store-info", str(tmp_path / "no-such-store")]

@@ -20,7 +20,7 @@ K = 5
 
 @pytest.fixture(scope="module")
 def store(tiny_lm, tmp_path_factory):
-    from tests.conftest import TEXT
+    from tests.conftest import TEXT, density_sae
 
     words = TEXT.split()
     path = tmp_path_factory.mktemp("corpus") / "c.jsonl"
@@ -44,9 +44,14 @@ def db(sae, store, tiny_lm, tmp_path_factory):
 
 
 def brute(sae, store):
-    """All activations of the store, special rows zeroed: [T, n]."""
+    """All activations of the store, excluded rows zeroed: [T, n]. Excluded (the index's default): special
+    rows and the first ordinary token of every context (right after its BOS)."""
     x = torch.cat([a for _, a, _ in store.iter_shards(HOOK)])
     special = np.concatenate([np.asarray(store.shard_array(i, "special")) for i in range(len(store.manifest.shards))])
+    L = store.manifest.config.context_len
+    special = special.copy()
+    for c in range(len(special) // L):
+        special[c * L + int(np.argmax(~special[c * L:(c + 1) * L]))] = True
     f = sae.encode(x)
     f[torch.from_numpy(special)] = 0
     return f, special
@@ -244,3 +249,59 @@ def test_umap_map_when_asked(sae, store, tiny_lm, tmp_path):
     db = build_feature_db(sae, store, tmp_path / "u", lm=tiny_lm, progress=False, top_k=2, map_method="umap")
     pts = db.map_points()
     assert len(pts) == db.manifest["stats"]["alive"] and db.manifest["map"].startswith("umap")
+
+
+def test_first_positions_are_left_out_of_every_statistic(tiny_lm, tmp_path):
+    """A store without BOS starts every context with an ordinary token (the attention sink). With the
+    default exclude_first=1 no statistic may count a context's first ordinary token: densities and maxima
+    equal brute force over the other rows, no example peaks there, and the manifest says what was left out.
+    Broken (the old behaviour): the first token counted like any other."""
+    from tests.conftest import TEXT
+
+    words = TEXT.split()
+    path = tmp_path / "c.jsonl"
+    with open(path, "w") as f:
+        for i in range(60):
+            f.write(json.dumps({"text": " ".join(words[(i * 5 + j) % len(words)] for j in range(30))}) + "\n")
+    L = 16
+    store = harvest(tiny_lm, tmp_path / "s", hooks=HOOK, corpus=str(path), n_tokens=1024, context_len=L,
+                    batch_size=8, shard_tokens=256, progress=False, add_bos=False).store
+    sae = density_sae(store, 24, HOOK, density=0.1, seed=3)
+    x = torch.cat([a for _, a, _ in store.iter_shards(HOOK)])
+    special = np.concatenate([np.asarray(store.shard_array(i, "special")) for i in range(len(store.manifest.shards))])
+    first = np.zeros_like(special)
+    for c in range(len(special) // L):  # brute force: the first non-special row of each context
+        first[c * L + int(np.argmax(~special[c * L:(c + 1) * L]))] = True
+    assert (first & (np.arange(len(first)) % L == 0)).sum() > 10  # mostly position 0 in this store
+    f_all = sae.encode(x)
+    kw = dict(lm=tiny_lm, progress=False, top_k=3, map_method="none", batch_tokens=64, sink_norm_ratio=0)
+    for n_first, excluded in ((1, special | first), (0, special)):
+        db = build_feature_db(sae, store, tmp_path / f"db{n_first}", exclude_first=n_first, **kw)
+        f = f_all.clone()
+        f[torch.from_numpy(excluded)] = 0
+        rows = {r["feature"]: r for r in db.query("SELECT feature, n_active, max_act FROM features")}
+        for j in range(24):
+            assert rows[j]["n_active"] == int((f[:, j] > 0).sum())
+            assert rows[j]["max_act"] == pytest.approx(float(f[:, j].max()), rel=1e-5)
+        ex = db.manifest["excluded"]
+        assert ex["first_ordinary_tokens"] == n_first and ex["rows"]["first"] == int((first & ~special).sum()) * n_first
+        assert db.manifest["stats"]["tokens_counted"] == int((~excluded).sum())
+        peaks = np.array([r["token_index"] for r in db.query("SELECT token_index FROM examples")])
+        if n_first:
+            assert not first[peaks].any()
+    with pytest.raises(ValueError, match="exclude_first"):
+        IndexConfig(exclude_first=-1)
+
+
+def test_attention_sink_rows_are_excluded_by_norm():
+    """Rows whose residual norm is over the threshold are sinks wherever they sit; the first ordinary token
+    of each context is counted by rank, not by position (a leading BOS is not it)."""
+    from monoscope.features.index import excluded_rows
+
+    special = np.array([1, 0, 0, 0, 0, 0, 1, 0], bool)          # two contexts of 4: BOS-led and not
+    norms = np.array([1e4, 5.0, 900.0, 5.0, 5.0, 5.0, 5.0, 5.0])
+    drop, counts = excluded_rows(special, 4, 1, norms, sink_norm=100.0)
+    assert drop.tolist() == [True, True, True, False, True, False, True, False]
+    assert counts == {"special": 2, "first": 2, "sink": 1}
+    drop0, counts0 = excluded_rows(special, 4, 0)
+    assert drop0.tolist() == special.tolist() and counts0["first"] == counts0["sink"] == 0

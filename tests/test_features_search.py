@@ -17,12 +17,14 @@ def search(tiny_lm, sae, db):  # noqa: F811
     return FeatureSearch(tiny_lm, sae, db)
 
 
-def _brute(tiny_lm, sae, text):  # noqa: F811
+def _brute(tiny_lm, sae, text, first: int = 1):  # noqa: F811
     ids = tiny_lm.tokenizer(text, return_tensors="pt").input_ids
     with torch.no_grad():
         h = tiny_lm.model(input_ids=ids, output_hidden_states=True).hidden_states[2][0]
     f = sae.encode(h)
     f[torch.isin(ids[0], torch.tensor(tiny_lm.tokenizer.all_special_ids))] = 0  # BOS etc.
+    ordinary = [j for j, i in enumerate(ids[0].tolist()) if i not in tiny_lm.tokenizer.all_special_ids]
+    f[ordinary[:first]] = 0  # the first ordinary token(s) (attention sink), excluded by default
     return f
 
 
@@ -42,11 +44,8 @@ def test_summed_and_token_ranking_match_brute_force(search, tiny_lm, sae):  # no
     assert sparse and all(dens[h.feature] <= cut for h in sparse)
     assert [h.feature for h in sparse] == [h.feature for h in search.active(PROMPT, k=48)
                                            if dens[h.feature] <= cut][:10]
-    f1 = f.clone()
-    ids = tiny_lm.tokenizer(PROMPT).input_ids
-    first = next(j for j, i in enumerate(ids) if i not in tiny_lm.tokenizer.all_special_ids)
-    f1[first] = 0  # skip_first=1: the first ordinary token is ignored too
-    skip = search.active(PROMPT, k=10, skip_first=1)
+    f1 = _brute(tiny_lm, sae, PROMPT, first=2)  # skip_first=2: the first two ordinary tokens
+    skip = search.active(PROMPT, k=10, skip_first=2)
     assert [h.feature for h in skip] == [int(i) for i in torch.argsort(f1.sum(0), descending=True, stable=True)[:10]
                                          if f1.sum(0)[i] > 0]
     page2 = search.active(PROMPT, k=5, offset=5)
@@ -55,7 +54,7 @@ def test_summed_and_token_ranking_match_brute_force(search, tiny_lm, sae):  # no
     # normalised ranking divides by each feature's corpus max
     norm = search.active(PROMPT, k=5, normalize=True)
     ma = search.db.max_acts()
-    s = (f / ma.clamp_min(1e-12)).sum(0)
+    s = torch.where(ma > 0, f / ma.clamp_min(1e-12), torch.zeros_like(f)).sum(0)  # dead features: no scale
     assert [h.feature for h in norm] == torch.argsort(s, descending=True, stable=True)[:5].tolist()
 
 
@@ -114,3 +113,39 @@ def test_search_refuses_mismatched_sae(tiny_lm, db, store):  # noqa: F811
     assert s.active(PROMPT, k=3)
     with pytest.raises(FeatureDBError, match="needs the feature database"):
         s.by_token("God")
+
+
+def test_first_position_is_excluded_by_default_and_kept_on_request(search, tiny_lm, sae):  # noqa: F811
+    """The first position (attention sink) must not score unless asked: broken = it ranks like any token."""
+    text = "God created the heavens"  # this tokenizer adds no BOS: position 0 is an ordinary token
+    ids = tiny_lm.tokenizer(text).input_ids
+    assert ids[0] not in tiny_lm.tokenizer.all_special_ids
+    f = _brute(tiny_lm, sae, text, first=0)
+    enc = search.encode(text)
+    assert enc.special[0] and torch.all(enc.acts[0] == 0)
+    torch.testing.assert_close(enc.acts[1:], f[1:])
+    kept = search.encode(text, skip_first=0, sink_ratio=0)
+    torch.testing.assert_close(kept.acts, f)
+    best = int(f[0].argmax())  # a feature strongest at position 0
+    hits = {h.feature: h for h in search.active(text, mode="token", k=48, skip_first=0, sink_ratio=0)}
+    assert hits[best].position == 0 or f[1:, best].max() >= f[0, best]
+    for h in search.active(text, mode="token", k=48):
+        assert h.position != 0
+    table = search.per_token(text, [best])
+    assert table["excluded"][0] and table["acts"][0] == [0.0]
+
+
+def test_attention_sinks_are_excluded_by_norm(search, tiny_lm, sae):  # noqa: F811
+    """A token whose residual norm is over the sink threshold scores nothing, wherever it is (broken: a
+    sink in mid-prompt would top every ranking). The threshold is the database's (from the corpus)."""
+    text = "God created the heavens and the earth"
+    enc = search.encode(text, skip_first=0)
+    assert not any(enc.special)  # no sink in this prompt at the database's threshold
+    ids = torch.tensor([tiny_lm.tokenizer(text).input_ids])
+    with torch.no_grad():
+        norms = tiny_lm.hooked.run_to([search.hook], input_ids=ids)[search.hook][0].norm(dim=-1)
+    limit = search.sink_norm(10.0)
+    assert limit == pytest.approx(search.db.manifest["excluded"]["sink_norm"])
+    low = float(norms.min()) * 0.999          # a threshold that turns every token into a "sink"
+    ratio = 10.0 * low / limit
+    assert all(search.encode(text, skip_first=0, sink_ratio=ratio).special)

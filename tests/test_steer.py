@@ -71,12 +71,14 @@ def test_attribution_matches_finite_difference_ablation(tiny_lm):
     metric = logit_diff(tiny_lm.tokenizer, "earth", "waters")
     res = attribute(st, ids, metric, top=48)
     # Ablation of a feature scaled down by ε is linear for small ε: compare attribution to the true
-    # finite-difference derivative, feature by feature.
+    # finite-difference derivative, feature by feature, on the positions attribution counts (all but the
+    # first token: the attention sink is left out by default).
     clean = metric(st.logits(ids)).item()
     eps = 1e-3
     from monoscope.steer import scale
+    counted = list(range(1, ids.shape[1]))
     for f, a in zip(res.features[:10], res.attribution[:10]):
-        fd = (clean - metric(st.logits(ids, [scale(int(f), 1 - eps)])).item()) / eps
+        fd = (clean - metric(st.logits(ids, [scale(int(f), 1 - eps, positions=counted)])).item()) / eps
         assert fd == pytest.approx(a, rel=2e-2, abs=1e-4)
     corr = res.correlations()
     assert corr["attribution"] > 0.5
@@ -123,3 +125,24 @@ def test_sae_for_another_model_is_refused(tiny_lm):
 def test_chat_without_template_is_a_clear_error(steerer):
     with pytest.raises(ValueError, match="no chat template"):
         steerer.generate("hello", chat=True)
+
+
+def test_steer_and_attribute_take_model_and_hook_from_the_sae_cfg(tmp_path):
+    """No --model / --hook: the SAE's cfg names glassllm and resid_post.1. The old hard-coded default
+    (smollm2-135m) fails this with a width mismatch."""
+    from typer.testing import CliRunner
+
+    from monoscope.cli import app
+    from monoscope.models import load
+    from monoscope.sae import save_sae
+
+    lm = load("glassllm")
+    sae = random_sae(lm.d_model, 16, "resid_post.1", model=lm.name)
+    save_sae(sae, tmp_path / "sae")
+    r = CliRunner().invoke(app, ["steer", "the cat", "--clamp", "3=2", "--sae", str(tmp_path / "sae"),
+                                 "--max-new-tokens", "2", "--no-chat"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert "steered: 3=2" in r.output
+    r = CliRunner().invoke(app, ["attribute", "the cat", "--good", "a", "--bad", "the", "--sae",
+                                 str(tmp_path / "sae"), "--top", "3"])
+    assert r.exit_code == 0, (r.output, r.exception)

@@ -173,3 +173,19 @@ def test_converting_to_bf16_gives_the_store_a_bf16_harvest_writes(tiny_lm, text_
     assert f32.manifest.sq_norm_sum != bf.manifest.sq_norm_sum
     with pytest.raises(StoreError, match="not empty"):
         convert_store(tmp_path / "f", tmp_path / "c")
+
+
+def test_memory_bound_holds_when_one_shard_is_larger_than_the_buffer(tiny_lm, text_corpus, tmp_path, monkeypatch):
+    """One shard of 2016 tokens, a buffer of 256: no read may gather more than buffer_tokens rows (the old
+    reader gathered the whole shard at once), and the batches are those a large buffer gives."""
+    store = _harvest(tiny_lm, text_corpus, tmp_path / "s", shard_tokens=1 << 16).store
+    assert len(store.manifest.shards) == 1 and store.n_tokens > 256
+    big = list(store.batches("resid_post.1", 32, seed=1, normalize=False))
+    sizes = []
+    real = store._gather
+    monkeypatch.setattr(store, "_gather", lambda h, s, loc: sizes.append(len(loc)) or real(h, s, loc))
+    small = list(store.batches("resid_post.1", 32, seed=1, normalize=False, buffer_tokens=256))
+    assert sizes and max(sizes) <= 256 and len(sizes) > 1
+    assert len(small) == len(big) and all(torch.equal(a, b) for a, b in zip(small, big))
+    tail = list(store.batches("resid_post.1", 32, seed=1, normalize=False, buffer_tokens=256, start_batch=11))
+    assert all(torch.equal(a, b) for a, b in zip(tail, big[11:])) and len(tail) == len(big) - 11

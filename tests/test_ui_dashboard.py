@@ -214,3 +214,59 @@ def test_static_exports(env, tmp_path):
     _no_raw_injection(idx.read_text())
     for name in files:
         assert "href=\"/" not in (tmp_path / "site" / name).read_text()  # no links to a server
+
+
+def test_analyses_pages_feature_notes_and_cross_sae(env, tmp_path):
+    """`monoscope analyze` results beside the database are listed, rendered (escaped) and linked; a result
+    computed on another SAE is not shown; feature pages carry the notes and, with compare=, the nearest
+    features of a wider SAE on the same hook (a permuted copy: the copy's row at cos 1 must come first);
+    an SAE of another hook is refused by name. Breaks if the fingerprint filter, the notes or the
+    neighbour ranking are wrong."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from monoscope.analyze.common import AnalysisError, figure, save_result, table
+    from monoscope.ui import create_app
+    from tests.conftest import random_sae
+
+    lm, sae, db = env
+    out = db.path / "analyses"
+    try:
+        fig, (ax,) = figure()
+        ax.plot([0, 1], [0, 1])
+        save_result(out, "demo", {"sae": {"fingerprint": db.sae_fingerprint}, "summary": [f"summary {HOSTILE[0]}"],
+                                  "tables": {"scores": table(["feature", "score"], [[3, 0.5]])},
+                                  "features": {"3": f"fires on passage 1 in de, fr {HOSTILE[1]}"}}, fig)
+        save_result(out, "stale", {"sae": {"fingerprint": "not-this-sae"}, "summary": ["old"]})
+        d = sae.W_dec.shape[1]
+        perm = torch.randperm(sae.W_dec.shape[0], generator=torch.Generator().manual_seed(1))
+        wide = random_sae(d, 80, HOOK, seed=5)
+        with torch.no_grad():
+            wide.W_dec[:40] = (sae.W_dec / sae.W_dec.norm(dim=1, keepdim=True))[perm]
+        c = TestClient(create_app(db, lm=lm, sae=sae, compare=[("wide", wide, None)]), raise_server_exceptions=False)
+        home = c.get("/").text
+        assert 'href="/analyses/demo"' in home and "stale" not in home
+        listing = c.get("/analyses")
+        assert listing.status_code == 200 and "/analyses/demo" in listing.text and "stale" not in listing.text
+        _no_raw_injection(listing.text)
+        page = c.get("/analyses/demo")
+        assert page.status_code == 200 and 'href="/feature/3"' in page.text and "/analysis-plot/demo.png" in page.text
+        _no_raw_injection(page.text)
+        png = c.get("/analysis-plot/demo.png")
+        assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+        missing = c.get("/analyses/stale")
+        assert missing.status_code == 404 and "available: demo" in missing.text
+        f3 = c.get("/feature/3").text
+        assert "fires on passage 1 in de, fr" in f3 and 'href="/analyses/demo"' in f3
+        _no_raw_injection(f3)
+        first = int((perm == 3).nonzero()[0])  # the wide row that copies feature 3
+        m = re.search(r'class="list cross-sae">.*?<td>#(\d+)</td><td class="num">([0-9.]+)', f3, re.S)
+        assert m and int(m.group(1)) == first and float(m.group(2)) > 0.999
+        assert "nearest in the 80-feature SAE (wide)" in f3
+        api = c.get("/api/analyses").json()
+        assert set(api) == {"demo"}
+        with pytest.raises(AnalysisError, match="different hook points"):
+            create_app(db, lm=lm, sae=sae, compare=[("other", random_sae(d, 16, "resid_post.0"), None)])
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -37,8 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("monoscope.features.cli", "Build the feature database: one streaming pass of the SAE over the store."),
     "explain": ("monoscope.features.cli", "Explain features with an LLM and score each explanation against a "
                                           "control (detection, fuzzing, specificity)."),
-    "serve": ("monoscope.features.cli", "Start the feature dashboard."),
-    "export-html": ("monoscope.features.cli", "Write static HTML: one feature page, or a whole-SAE summary with "
+    "serve": ("monoscope.ui.cli", "Start the feature dashboard."),
+    "export-html": ("monoscope.ui.cli", "Write static HTML: one feature page, or a whole-SAE summary with "
                                               "feature pages."),
     "steer": ("monoscope.steer.cli", "Generate with features clamped (error term kept), beside the unsteered output."),
     "attribute": ("monoscope.steer.cli", "Attribute logit(good) − logit(bad) at the last token to SAE features; "
@@ -48,6 +48,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("monoscope.demo", "Run the main job on the embedded default model and corpus."),
     "organism": ("monoscope.organism.cli", "Model organisms with a hidden objective (RM-sycophancy): build from a "
                                            "spec, evaluate."),
+    "analyze": ("monoscope.analyze.cli", "The paper's feature analyses on an SAE (concept steering, attribution, "
+                                         "multilingual, splitting, completeness, safety features); each writes "
+                                         "JSON + a plot the dashboard links."),
     "audit": ("monoscope.audit.cli", "Audit a model organism for a hidden objective, and play the blind auditing "
                                      "game."),
 }

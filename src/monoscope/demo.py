@@ -25,18 +25,6 @@ def _stage(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def train_demo_sae(store, out: Path, n_latents: int, k: int, steps: int, batch_size: int):
-    """A top-k SAE on the store's first hook; reloaded if already trained, resumed if interrupted."""
-    from .sae import SAEConfig, load_sae, train_sae
-
-    if (out / "sae.safetensors").exists() and (out / "cfg.json").exists():
-        return load_sae(out)
-    hook = store.hooks[0]
-    cfg = SAEConfig(architecture="topk", d_in=store.d_model, n_latents=n_latents, k=k, hook=hook,
-                    model=store.manifest.config.model)
-    return train_sae(store, cfg, out, resume=True, hook=hook, steps=steps, batch_size=batch_size).sae
-
-
 def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40, n_controls: int = 3) -> list[dict]:
     """Features whose clamping should move next-token probability: the alive ones with the most
     consistent logit effects (their top logit tokens are what follows their top examples)."""
@@ -83,6 +71,7 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     from .models import load
     from .steer import Steerer, clamp
     from .store import harvest
+    from .sae.run import train_or_reload
     from .store.cli import summarize
 
     produced: dict[str, Path] = {}
@@ -103,7 +92,7 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     produced["activation store"] = out / "store"
 
     _stage("3. train SAE")
-    sae = train_demo_sae(res.store, out / "sae", n_latents, k, steps, batch_size)
+    sae = train_or_reload(res.store, out / "sae", n_latents, k, steps, batch_size)
     produced["SAE"] = out / "sae"
     spl = heldout_spliced_loss(lm, sae, res.store, n_contexts=16)
     summary = json.loads((out / "sae" / "summary.json").read_text()) if (out / "sae" / "summary.json").exists() else {}
@@ -161,8 +150,21 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     (out / "steering.json").write_text(json.dumps(picks, indent=1))
     produced["steering check"] = out / "steering.json"
 
+    _stage("6. concept steering (features found from concept prompts; controls beside)")
+    from .analyze.cli import print_result as print_analysis
+    from .analyze.common import open_workbench, results_dir, save_result
+    from .analyze.steering import concept_steering_demo, plot_steering
+
+    wb = open_workbench(out / "sae", fdb_dir, lm=lm)
+    conc = concept_steering_demo(wb, concepts=("bible", "python", "french"), n_prompts=20, clamp=4.0,
+                                 progress=True)
+    conc.update(model=lm.name, sae=wb.sae_info())
+    path = save_result(results_dir(wb, None), "steering", conc, plot_steering(conc))
+    print_analysis(conc, path)
+    produced["concept steering"] = path
+
     if audit:
-        _stage("6. model organism + blind audit")
+        _stage("7. model organism + blind audit")
         from .audit.cli import print_result
         from .audit.demo_audit import organism_ready, run_default_audit
         ready, why = organism_ready("default")

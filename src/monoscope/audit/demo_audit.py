@@ -32,7 +32,9 @@ def organism_ready(organism: str = "default") -> tuple[bool, str]:
     adapter = d / man.get("adapters", {}).get(final, "") / "adapter_model.safetensors"
     if not final or not adapter.exists():
         return False, f"the {organism!r} organism at {d} has no final adapter ({adapter})"
-    return True, ""
+    from ..organism.build import spec_is_current
+
+    return spec_is_current(d)
 
 
 def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000, n_latents: int = 2048,

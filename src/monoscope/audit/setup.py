@@ -73,14 +73,14 @@ def check_sae(sae, lm, allowed_models: set[str], hook: str) -> None:
 
 def organism_sae(org_dir: Path, lm, out: Path, cfg: SAESettings, hook: str, progress: bool = True):
     """Train (or reload) the organism SAE on the organism's own pretraining mix, and its feature database."""
-    from ..demo import train_demo_sae
     from ..features import build_feature_db
+    from ..sae.run import train_or_reload
     from ..store import harvest
 
     mix = next(organism_data_dir(org_dir) / f for f in MIX_FILES if (organism_data_dir(org_dir) / f).exists())
     res = harvest(lm, out / "organism_store", hooks=hook, corpus=str(mix), n_tokens=cfg.tokens,
                   context_len=cfg.context_len, progress=progress)
-    sae = train_demo_sae(res.store, out / "organism_sae", cfg.latents, cfg.k, cfg.steps, cfg.batch_size)
+    sae = train_or_reload(res.store, out / "organism_sae", cfg.latents, cfg.k, cfg.steps, cfg.batch_size)
     fdb_dir = out / "organism_features"
     if not (fdb_dir / "manifest.json").exists():
         build_feature_db(sae, res.store, fdb_dir, lm=lm, progress=progress)

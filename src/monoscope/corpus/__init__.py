@@ -1,8 +1,17 @@
 """Corpus layer: text sources (embedded default, files, folders, Hugging Face) and tokenisation into contexts."""
-from .contexts import Context, count_tokens, iter_contexts, iter_token_ids
-from .sources import (DEFAULT_LANGS, DEFAULT_SOURCES, SUPPORTED_SUFFIXES, CorpusError, Document,
-                      default_corpus_path, iter_documents, parse_hf_spec)
+from ..lazy import attach
 
-__all__ = ["Context", "CorpusError", "DEFAULT_LANGS", "DEFAULT_SOURCES", "Document", "SUPPORTED_SUFFIXES",
-           "count_tokens", "default_corpus_path", "iter_contexts", "iter_documents", "iter_token_ids",
-           "parse_hf_spec"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'Context': 'contexts',
+    'count_tokens': 'contexts',
+    'iter_contexts': 'contexts',
+    'iter_token_ids': 'contexts',
+    'DEFAULT_LANGS': 'sources',
+    'DEFAULT_SOURCES': 'sources',
+    'SUPPORTED_SUFFIXES': 'sources',
+    'CorpusError': 'sources',
+    'Document': 'sources',
+    'default_corpus_path': 'sources',
+    'iter_documents': 'sources',
+    'parse_hf_spec': 'sources',
+})

@@ -15,33 +15,21 @@ Library use (inside a process that torchrun started; one process is world size 1
 
 See docs/distributed.md.
 """
-from __future__ import annotations
+from ..lazy import attach
 
-from pathlib import Path
-from typing import Any
-
-from ..comm import DistEnv, barrier, current, init_from_env, init_with_file, shard_range, shutdown
-from ..sae.checkpoint import load_rows, merge_checkpoint, read_checkpoint_manifest
-from ..sae.sharded import ShardedSAE, init_rows
-
-
-def train_distributed(data: Any, cfg, out_dir: str | Path | None = None, train_cfg=None, *, mode: str = "dp",
-                      resume: bool = False, hook: str | None = None, **train_overrides):
-    """`monoscope.sae.train_sae` on the current process group with strategy `mode` ("dp" or "fs"); call
-    after `init_from_env()` (e.g. under torchrun)."""
-    from ..sae.trainer import train_sae
-
-    return train_sae(data, cfg, out_dir, train_cfg, resume=resume, hook=hook, strategy=mode, **train_overrides)
-
-
-def __getattr__(name):  # harvesting imports the model stack; load it only when asked for
-    if name in ("harvest_distributed", "DistHarvestResult"):
-        from . import harvest as _h
-
-        return getattr(_h, name)
-    raise AttributeError(name)
-
-
-__all__ = ["DistEnv", "ShardedSAE", "barrier", "current", "harvest_distributed", "init_from_env", "init_rows",
-           "init_with_file", "load_rows", "merge_checkpoint", "read_checkpoint_manifest", "shard_range", "shutdown",
-           "train_distributed"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'DistEnv': 'monoscope.comm',
+    'barrier': 'monoscope.comm',
+    'current': 'monoscope.comm',
+    'init_from_env': 'monoscope.comm',
+    'init_with_file': 'monoscope.comm',
+    'shard_range': 'monoscope.comm',
+    'shutdown': 'monoscope.comm',
+    'load_rows': 'monoscope.sae.checkpoint',
+    'merge_checkpoint': 'monoscope.sae.checkpoint',
+    'read_checkpoint_manifest': 'monoscope.sae.checkpoint',
+    'ShardedSAE': 'monoscope.sae.sharded',
+    'init_rows': 'monoscope.sae.sharded',
+    'train_distributed': 'train',
+    'harvest_distributed': 'harvest',
+})

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from ..fileio import atomic_write_text
-from ..store.harvest import (DEFAULT_DTYPE, HarvestResult, _batched, _done_contexts, _open_or_create, _to_storage,
-                             _write_shard, check_dtype, plan_harvest)
-from ..store.manifest import HarvestConfig, ShardInfo, StoreManifest, training_mask
-from ..store.reader import ActivationStore, hook_file
+from ..store.harvest import (DEFAULT_DTYPE, HarvestResult, check_dtype, done_contexts, forward_contexts, make_shard,
+                             model_dtype, open_or_create, plan_harvest)
+from ..store.manifest import HarvestConfig, ShardInfo, StoreManifest
+from ..store.reader import ActivationStore
 from .. import comm
 
 PARTIAL_DIR = ".dist"
@@ -62,45 +62,13 @@ def _merge_partials(out: Path, manifest: StoreManifest) -> int:
             continue              # not contiguous (or already merged): will be harvested again
         if not (out / "shards" / info.name).exists():
             break
-        for hook, s in r["sq_norm_sum"].items():
-            manifest.sq_norm_sum[hook] = manifest.sq_norm_sum.get(hook, 0.0) + s
-        manifest.norm_count += int(r["norm_count"])
-        for key, n in r.get("row_counts", {}).items():
-            manifest.row_counts[key] = manifest.row_counts.get(key, 0) + int(n)
-        manifest.shards.append(info)
+        if not info.has_stats:     # a record from before shards carried their own sums
+            info.sq_norm_sum, info.norm_count, info.row_counts = r["sq_norm_sum"], int(r["norm_count"]), \
+                {k: int(n) for k, n in r.get("row_counts", {}).items()}
+        manifest.add_shard(info)
         merged += 1
     shutil.rmtree(d, ignore_errors=True)
     return merged
-
-
-def _shard_arrays(contexts: list, acts: dict[str, torch.Tensor], dtype: str) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {
-        "tokens.npy": np.concatenate([c.tokens for c in contexts]).astype(np.int32),
-        "doc_ids.npy": np.concatenate([c.doc_ids for c in contexts]).astype(np.int64),
-        "special.npy": np.concatenate([c.special for c in contexts]).astype(bool),
-    }
-    for p, x in acts.items():
-        arrays[hook_file(p)] = _to_storage(x, dtype)
-    return arrays
-
-
-def _sq_sums(arrays: dict[str, np.ndarray], context_len: int) -> tuple[dict[str, float], int]:
-    """The per-shard normalisation sums, computed exactly as the single-process writer computes them."""
-    keep = training_mask(arrays["special.npy"], context_len)
-    sums = {}
-    for fname, arr in arrays.items():
-        if fname.startswith("act."):
-            hook = fname[len("act."):-len(".npy")]
-            x = torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16).float() \
-                if arr.dtype == np.uint16 else torch.from_numpy(arr)
-            sums[hook] = float(x[torch.from_numpy(keep)].double().pow(2).sum())
-    return sums, int(keep.sum())
-
-
-def _row_counts(special: np.ndarray, context_len: int) -> dict[str, int]:
-    m = StoreManifest(config=HarvestConfig("", [], "", context_len, DEFAULT_DTYPE), d_model=0, target_tokens=0)
-    m.count_rows(special)
-    return m.row_counts
 
 
 def harvest_distributed(model, out: str | Path, hooks: Iterable[str] | str | None = None, corpus: str = "default",
@@ -123,16 +91,16 @@ def harvest_distributed(model, out: str | Path, hooks: Iterable[str] | str | Non
     out = Path(out)
     cfg = HarvestConfig(model=lm.name, hooks=points, corpus=corpus, context_len=context_len, dtype=dtype,
                         add_bos=add_bos, text_key=text_key,
-                        model_dtype=str(next(lm.model.parameters()).dtype).replace("torch.", ""))
+                        model_dtype=model_dtype(lm))
     err = None
     if rank == 0:
         try:
-            plan = plan_harvest(out, (-(-n_tokens // context_len) - _done_contexts(out, cfg)) * context_len,
+            plan = plan_harvest(out, (-(-n_tokens // context_len) - done_contexts(out, cfg)) * context_len,
                                 len(points), lm.d_model, dtype)
             if progress:
                 print(plan.describe(), flush=True)
             plan.check()
-            manifest = _open_or_create(out, cfg, lm, n_tokens)
+            manifest = open_or_create(out, cfg, lm, n_tokens, shard_tokens)
             _merge_partials(out, manifest)
             manifest.save(out)
         except Exception as e:  # noqa: BLE001 - every rank must learn about it, not hang in the barrier
@@ -183,7 +151,6 @@ def _harvest_blocks(lm, hooked, points, out, rank, world, done, target, cps, bat
     ppath.parent.mkdir(parents=True, exist_ok=True)
     block: list = []
     index = done
-    dev = lm.device
     try:
         for ctx in stream:
             j = (index - done) // cps
@@ -195,19 +162,8 @@ def _harvest_blocks(lm, hooked, points, out, rank, world, done, target, cps, bat
             if not last_of_block:
                 continue
             first = index - len(block)
-            acts: dict[str, list[torch.Tensor]] = {p: [] for p in points}
-            for chunk in _batched(block, batch_size):
-                ids = torch.from_numpy(np.stack([c.tokens for c in chunk]).astype(np.int64)).to(dev)
-                cache = hooked.run_to(points, input_ids=ids)
-                for p in points:
-                    acts[p].append(cache[p].reshape(-1, cache[p].shape[-1]).float().cpu())
-            arrays = _shard_arrays(block, {p: torch.cat(v) for p, v in acts.items()}, dtype)
-            name = f"{first:09d}"
-            files = _write_shard(out, name, arrays)
-            sums, count = _sq_sums(arrays, context_len)
-            info = ShardInfo(name, first, len(block), int(arrays["tokens.npy"].shape[0]), files)
-            records.append({"shard": vars(info), "sq_norm_sum": sums, "norm_count": count,
-                            "row_counts": _row_counts(arrays["special.npy"], context_len)})
+            info = make_shard(out, first, block, forward_contexts(lm, points, block, batch_size), dtype, context_len)
+            records.append({"shard": vars(info)})
             atomic_write_text(ppath, json.dumps(records))
             bar.update(len(block) * context_len)
             block = []

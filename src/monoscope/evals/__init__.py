@@ -1,5 +1,10 @@
 """Evaluations: reconstruction, sparsity, spliced-in loss, ground-truth recovery, synthetic data."""
-from .synthetic import (RecoveryResult, SyntheticConfig, SyntheticData, direction_recovery,
-                        evaluate_recovery)
+from ..lazy import attach
 
-__all__ = ["RecoveryResult", "SyntheticConfig", "SyntheticData", "direction_recovery", "evaluate_recovery"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'RecoveryResult': 'synthetic',
+    'SyntheticConfig': 'synthetic',
+    'SyntheticData': 'synthetic',
+    'direction_recovery': 'synthetic',
+    'evaluate_recovery': 'synthetic',
+})

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..features.scan import hook_layer, mlp_neuron_module
-from ..steer.splice import check_fit, sae_hook
+from ..models.fit import check_fit, sae_hook
+from ..models.neurons import hook_layer, mlp_neuron_module
 
 
 @dataclass

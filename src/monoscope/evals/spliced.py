@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..corpus.sources import CorpusError
 from ..models import LoadedModel
-from ..steer.splice import check_fit, sae_hook
+from ..models.fit import check_fit, sae_hook
 
 
 @dataclass

@@ -7,10 +7,15 @@
     explain(db, n_features=5)                                       # `monoscope explain` (local SmolLM2)
     from monoscope.ui import serve; serve(db, lm=lm, sae=sae)       # `monoscope serve` on 127.0.0.1:8000
 """
-from .db import FeatureDB
-from .explain import ExplainConfig, explain
-from .index import FeatureDBError, IndexConfig, build_feature_db
-from .search import FeatureSearch, Hit
+from ..lazy import attach
 
-__all__ = ["ExplainConfig", "FeatureDB", "FeatureDBError", "FeatureSearch", "Hit", "IndexConfig",
-           "build_feature_db", "explain"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'FeatureDB': 'db',
+    'ExplainConfig': 'explain',
+    'explain': 'explain',
+    'FeatureDBError': 'index',
+    'IndexConfig': 'index',
+    'build_feature_db': 'index',
+    'FeatureSearch': 'search',
+    'Hit': 'search',
+})

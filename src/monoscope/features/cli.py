@@ -1,4 +1,4 @@
-"""`monoscope index`, `monoscope explain`, `monoscope serve` and `monoscope export-html`."""
+"""`monoscope index` and `monoscope explain` (the dashboard's `serve` and `export-html` are in `monoscope.ui.cli`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,7 @@ from rich.table import Table
 console = Console()
 
 
-def _fail(e: Exception) -> None:
+def fail(e: Exception) -> None:
     console.print(f"[red]error:[/red] {e}")
     raise typer.Exit(1)
 
@@ -42,18 +42,18 @@ def describe(db) -> Table:
     return t
 
 
-def _db_arg(pos: Path | None, opt: Path | None) -> Path:
+def db_arg(pos: Path | None, opt: Path | None) -> Path:
     if pos is not None and opt is not None and pos != opt:
-        _fail(f"two different databases given ({pos} and --db {opt})")
+        fail(f"two different databases given ({pos} and --db {opt})")
     if pos is None and opt is None:
-        _fail("which feature database? give its directory (DB or --db DB)")
+        fail("which feature database? give its directory (DB or --db DB)")
     return pos or opt
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def index(
-        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
+        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO (or hf:ORG/REPO/PATH)"),
         store: Path = typer.Option(..., help="activation store holding the SAE's hook point"),
         out: Path = typer.Option(..., help="feature database directory (resumes a killed run)"),
         other_sae: str = typer.Option(None, help="a second SAE on the same hook, for cross-SAE neighbours"),
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
                                   n_buckets=n_buckets, per_bucket=per_bucket, bucket_scheme=bucket_scheme,
                                   map_method=map_method, seed=seed, update_threads=update_threads or None)
         except (FeatureDBError, StoreError, ValueError) as e:
-            _fail(e)
+            fail(e)
         console.print(describe(db))
         console.print(f"open it with: monoscope serve {out}")
 
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         from ..llm import BackendSpecError, LLMError
         from .explain import ExplainConfig, compare_features_neurons, describe_score, explain as run
 
-        db = _db_arg(db, db_opt)
+        db = db_arg(db, db_opt)
         cfg = ExplainConfig.quick(seed=seed) if quick else ExplainConfig(seed=seed)
         sc = cfg.score
         sc = replace(sc, n_detection=n_detection or sc.n_detection, n_fuzzing=n_fuzzing or sc.n_fuzzing,
@@ -171,69 +171,3 @@ def register(app: typer.Typer) -> None:
                                for v in (row["features"], row["neurons"])))
             console.print(c)
         console.print(f"saved to {Path(db) / 'explanations.jsonl'}; plots in {Path(db) / 'plots'}")
-
-    @app.command()
-    def serve(
-        db: Path = typer.Argument(None, help="feature database directory (or --db)"),
-        db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
-        sae: str = typer.Option(None, help="the SAE (enables prompt search, inspector, steering); default: the "
-                                           "SAE the database was built from, if its path is known"),
-        no_model: bool = typer.Option(False, help="serve the database only (no model, no SAE)"),
-        model: str = typer.Option("", help="model name/dir (default: the database's)"),
-        llm: str = typer.Option(None, help="LLM backend spec for the 'explain now' button"),
-        host: str = typer.Option("127.0.0.1", help="bind address (keep it local: the server runs models)"),
-        port: int = typer.Option(8000),
-        device: str = typer.Option("cpu"),
-    ) -> None:
-        """Start the feature dashboard."""
-        from ..ui import serve as run
-        from . import FeatureDB
-        from ..sae import load_sae
-        from .index import FeatureDBError
-
-        db = _db_arg(db, db_opt)
-        try:
-            fdb = FeatureDB(db)
-            lm = sae_obj = None
-            sae_path = sae or fdb.manifest.get("sae_path")
-            if not no_model and sae_path:
-                if not str(sae_path).startswith(("saelens:", "hf:")) and not Path(sae_path).exists():
-                    console.print(f"[yellow]the SAE {sae_path} is not there; serving the database only[/yellow]")
-                else:
-                    from ..models import load
-                    sae_obj = load_sae(sae_path, device=device)
-                    fdb.check_sae(sae_obj)
-                    lm = load(model or fdb.manifest["model"]["name"], device=device)
-            elif not no_model:
-                console.print("no SAE given (--sae): serving the database only; prompt tools are disabled")
-        except (FeatureDBError, ValueError) as e:
-            _fail(e)
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            console.print(f"[yellow]warning: binding {host} exposes a server that runs models to the network[/yellow]")
-        console.print(f"dashboard: http://{host}:{port}/  ({fdb})")
-        run(fdb, host=host, port=port, lm=lm, sae=sae_obj, llm=llm)
-
-    @app.command("export-html")
-    def export_html(
-        db: Path = typer.Argument(None, help="feature database directory (or --db)"),
-        db_opt: Path = typer.Option(None, "--db", help="feature database directory"),
-        out: Path = typer.Option(..., help="output directory (or .html file with --feature)"),
-        feature: int = typer.Option(None, help="export only this feature's page"),
-        pages: str = typer.Option("listed", help="feature pages with the summary: listed, all or none"),
-        limit: int = typer.Option(500, help="features listed in the summary table"),
-    ) -> None:
-        """Write static HTML: one feature page, or a whole-SAE summary with feature pages."""
-        from ..ui import export_feature_html, export_summary_html
-        from .index import FeatureDBError
-
-        db = _db_arg(db, db_opt)
-        try:
-            if feature is not None:
-                path = out if out.suffix == ".html" else out / f"feature_{feature}.html"
-                p = export_feature_html(db, feature, path)
-            else:
-                p = export_summary_html(db, out, pages=pages, limit=limit)
-        except (FeatureDBError, ValueError) as e:
-            _fail(e)
-        console.print(f"wrote {p}")
-

@@ -76,6 +76,16 @@ def _sql_str(path: Path) -> str:
 class FeatureDB:
     """A feature database directory opened read-mostly (explanations can be appended)."""
 
+    def _check_files(self) -> None:
+        """Every file the manifest lists against its sha256: a flipped byte is named here, not served."""
+        from ..fileio import sha256_file
+
+        for name, digest in (self.manifest.get("files") or {}).items():
+            p = self.path / name
+            if p.exists() and digest and sha256_file(p) != digest:
+                raise FeatureDBError(f"{p}: checksum mismatch (the file is corrupt); rebuild the database with "
+                                     f"`monoscope index`")
+
     def __init__(self, path: str | Path):
         import duckdb
 
@@ -99,6 +109,7 @@ class FeatureDB:
         for t in ("features", "examples", "vocab"):
             if not (self.path / f"{t}.parquet").exists():
                 raise FeatureDBError(f"{self.path} is missing {t}.parquet; the database is incomplete")
+        self._check_files()
         self._db = duckdb.connect(":memory:")
         for t in _TABLES:
             p = self.path / f"{t}.parquet"

@@ -14,7 +14,9 @@ the number of tokens; it lives in torch tensors and is checkpointed after shards
   bucket (linear in [0, max], or equal-mass quantiles) is filled by sampling the reservoirs it covers
   weighted by their bins' counts.
 - **density, mean, histogram** — counts per fine bin (exact: the histogram the dashboard draws), number
-  of active tokens, sum of activations; special tokens (BOS) are excluded everywhere, as in training.
+  of active tokens, sum of activations. Special tokens (BOS), the first `exclude_first` ordinary tokens of
+  every context and attention-sink rows (residual norm over `sink_norm_ratio` × the store's median) are
+  excluded everywhere; the manifest says what was left out and how much.
 - **max activation** — the unit of steering clamps; also saved as `max_acts.safetensors` for `Steerer`.
 - **background contexts** — a few random windows with every feature's max in them (sparse), so the
   detection scorer has non-activating contexts without re-running the model.
@@ -78,6 +80,8 @@ class IndexConfig:
     n_background: int = 64                # random background windows (for detection scoring)
     background_len: int = 32
     seed: int = 0
+    exclude_first: int = 1                # leading ordinary tokens of every context left out of all statistics
+    sink_norm_ratio: float = 10.0         # rows with residual norm > this × median are sinks, left out (0: keep)
     # ---- per-feature post-processing (can differ on a resumed run without invalidating the state) ----
     n_buckets: int = 10                   # final activation buckets
     per_bucket: int = 2                   # samples shown per bucket
@@ -89,11 +93,14 @@ class IndexConfig:
     logit_norm: str = "final_norm"        # "final_norm" (apply γ of the final norm) or "none"
 
     _STATE_FIELDS = ("top_k", "window", "sample_window", "bins_per_octave", "octaves_below", "octaves_above",
-                     "samples_per_bin", "n_background", "background_len", "seed")
+                     "samples_per_bin", "n_background", "background_len", "seed", "exclude_first", "sink_norm_ratio")
 
     def __post_init__(self) -> None:
         self.window = tuple(int(v) for v in self.window)          # type: ignore[assignment]
         self.sample_window = tuple(int(v) for v in self.sample_window)  # type: ignore[assignment]
+        if self.exclude_first < 0 or self.sink_norm_ratio < 0:
+            raise ValueError(f"exclude_first (leading tokens to leave out) and sink_norm_ratio must be ≥ 0, got "
+                             f"{self.exclude_first} and {self.sink_norm_ratio}")
         if self.top_k < 1 or self.n_buckets < 1 or self.per_bucket < 0 or self.samples_per_bin < 1:
             raise ValueError("top_k, n_buckets and samples_per_bin must be ≥ 1 (per_bucket ≥ 0)")
         if min(self.window + self.sample_window) < 0:
@@ -200,7 +207,9 @@ class IndexState:
         wt, ws = sum(cfg.window) + 1, sum(cfg.sample_window) + 1
         z = dict(device=self.device)
         self.shards_done = 0
-        self.n_tokens = 0                                         # non-special tokens seen
+        self.n_tokens = 0                                         # tokens counted (not excluded)
+        self.n_excluded = {"special": 0, "first": 0, "sink": 0}  # rows left out, by reason
+        self.sink_norm: float | None = None
         self.n_active = torch.zeros(n, dtype=torch.int64, **z)
         self.sum_act = torch.zeros(n, dtype=torch.float64, **z)
         self.top_val = torch.zeros(n, k, **z)
@@ -233,7 +242,7 @@ class IndexState:
     # -- checkpoint --
     def state_dict(self) -> dict[str, Any]:
         d = {t: getattr(self, t).cpu() for t in self._TENSORS}
-        d.update(shards_done=self.shards_done, n_tokens=self.n_tokens,
+        d.update(shards_done=self.shards_done, n_tokens=self.n_tokens, n_excluded=dict(self.n_excluded),
                  bg=[torch.cat(x).cpu() if x else torch.zeros(0) for x in (self.bg_ids, self.bg_feats, self.bg_vals)])
         return d
 
@@ -241,6 +250,7 @@ class IndexState:
         for t in self._TENSORS:
             setattr(self, t, d[t].to(self.device))
         self.shards_done, self.n_tokens = int(d["shards_done"]), int(d["n_tokens"])
+        self.n_excluded = dict(d.get("n_excluded") or {"special": 0, "first": 0, "sink": 0})
         ids, feats, vals = d["bg"]
         self.bg_ids, self.bg_feats, self.bg_vals = ([ids.long()], [feats.long()], [vals.float()]) if len(ids) else ([], [], [])
 
@@ -419,6 +429,47 @@ class _update_threads:
             torch.set_num_threads(self.n)
 
 
+def excluded_rows(special: np.ndarray, ctx_len: int, exclude_first: int, norms: np.ndarray | None = None,
+                  sink_norm: float | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows left out of the statistics (rows start at a context boundary), and how many for each reason:
+    special tokens (BOS, separators, padding); the first `exclude_first` ordinary tokens of every context;
+    and attention sinks, rows whose residual norm exceeds `sink_norm`.
+
+    Why: a context's first position is the attention sink, and in a BOS-led context the first real token
+    after the BOS often is one too (SmolLM2 at its middle layer: norm ~20,000 at the BOS, thousands on a
+    newline or '.' right after it, ~180 elsewhere). Features fire there at ~100x their usual level, set a
+    meaningless max activation (the steering unit) and top every ranking."""
+    special = np.asarray(special, dtype=bool)
+    out = special.copy()
+    counts = {"special": int(special.sum()), "first": 0, "sink": 0}
+    if exclude_first > 0:
+        ordinary = ~special.reshape(-1, ctx_len)
+        rank = np.cumsum(ordinary, axis=1)
+        first = (ordinary & (rank <= exclude_first)).reshape(-1)
+        counts["first"] = int(first.sum())
+        out |= first
+    if norms is not None and sink_norm is not None:
+        sink = (np.asarray(norms) > sink_norm) & ~out
+        counts["sink"] = int(sink.sum())
+        out |= sink
+    return out, counts
+
+
+def sink_threshold(store, hook: str, ratio: float, sample_rows: int = 1 << 14) -> float | None:
+    """`ratio` x the median residual norm of the store's first ordinary rows (a pure function of the store,
+    so a resumed pass gets the same threshold); None when `ratio` is 0."""
+    if not ratio:
+        return None
+    from ..store.reader import to_torch
+
+    acts = store.shard_array(0, hook)
+    n = min(len(acts), sample_rows)
+    special = np.asarray(store.shard_array(0, "special"))[:n]
+    x = to_torch(np.array(acts[:n]), store.manifest.config.dtype).float()
+    norms = x.norm(dim=1).numpy()[~special]
+    return float(ratio * np.median(norms)) if len(norms) else None
+
+
 def _batch_seed(seed: int, row0: int) -> int:
     return int(hashlib.blake2b(f"{seed}:{row0}".encode(), digest_size=7).hexdigest(), 16)
 
@@ -468,6 +519,9 @@ def run_pass(sae, store, hook: str, cfg: IndexConfig, state_path: Path | None, *
     dtype = m.config.dtype
     from ..store.reader import to_torch
 
+    sink_norm = sink_threshold(store, hook, cfg.sink_norm_ratio)
+    state.sink_norm = sink_norm
+
     t0 = last_ckpt = time.perf_counter()
     new_tokens = 0
     ckpt_s = 0.0
@@ -483,7 +537,11 @@ def run_pass(sae, store, hook: str, cfg: IndexConfig, state_path: Path | None, *
                 b = min(T, a + bt)
                 x = to_torch(np.array(acts[a:b]), dtype).to(device=device, dtype=torch.float32)
                 f = _encode(sae, x)
-                special = torch.from_numpy(np.array(special_all[a:b])).to(device)
+                drop, counts = excluded_rows(np.array(special_all[a:b]), L, cfg.exclude_first,
+                                             x.norm(dim=1).cpu().numpy() if sink_norm else None, sink_norm)
+                for k_, v_ in counts.items():
+                    state.n_excluded[k_] = state.n_excluded.get(k_, 0) + v_
+                special = torch.from_numpy(drop).to(device)
                 row0 = int(offsets[i]) + a
                 bg = None
                 if len(bg_starts):
@@ -969,6 +1027,13 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
                   "dtype": m.config.dtype},
         "other_sae": sae_info(other_sae) if other_sae is not None else None,
         "config": cfg.to_dict(),
+        "excluded": {"special_tokens": True, "first_ordinary_tokens": cfg.exclude_first,
+                     "sink_norm_ratio": cfg.sink_norm_ratio, "sink_norm": state.sink_norm,
+                     "rows": dict(state.n_excluded),
+                     "note": f"left out of every statistic (density, max activation, histograms, examples): special "
+                             f"tokens (BOS, separators, padding), the first {cfg.exclude_first} ordinary token(s) of "
+                             f"every {m.config.context_len}-token context, and attention sinks (residual norm over "
+                             f"{cfg.sink_norm_ratio:g}x the median)"},
         "stats": {"tokens_counted": state.n_tokens, "n_latents": n, "alive": int(alive.sum()),
                   "dead": int((~alive).sum()), "mean_l0": float(n_active.sum() / max(1, state.n_tokens)),
                   "postprocess_seconds": time.perf_counter() - t0},

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..models.neurons import hook_layer, mlp_neuron_module  # noqa: F401 (scan reads neurons through them)
 
 
 class ScanError(UserError):
@@ -97,38 +98,6 @@ class FeatureSource:
         W = self.sae.W_dec.detach().float().cpu()
         ids, _ = decoder_neighbours(W[unit:unit + 1], k=k + 1, other=W)
         return [int(i) for i in ids[0] if int(i) != unit][:k]
-
-
-def mlp_neuron_module(lm, layer: int) -> torch.nn.Module:
-    """The module whose *input* is layer `layer`'s MLP hidden units: the last linear map of the block from a
-    width other than d_model back to d_model (Llama `mlp.down_proj`, BERT `output.dense`, GPT-2
-    `mlp.c_proj`)."""
-    block = lm.hooked.layers[layer]
-    d = lm.d_model
-    found = None
-    for _, m in block.named_modules():
-        w = getattr(m, "weight", None)
-        if w is None or w.dim() != 2:
-            continue
-        if hasattr(m, "in_features"):
-            n_in, n_out = m.in_features, m.out_features
-        elif hasattr(m, "nf") and hasattr(m, "nx"):   # GPT-2 Conv1D
-            n_in, n_out = m.nx, m.nf
-        else:
-            continue
-        if n_out == d and n_in != d:
-            found = m
-    if found is None:
-        raise ScanError(f"{lm.name} layer {layer} has no MLP output projection (a linear map from the MLP's "
-                        f"hidden width to d_model={d}); neuron baselines need a dense MLP")
-    return found
-
-
-def hook_layer(hook: str) -> int:
-    """The layer whose MLP last wrote into the residual stream at `hook` (resid_pre.L reads layer L−1)."""
-    kind, _, layer = hook.partition(".")
-    L = int(layer)
-    return L - 1 if kind == "resid_pre" else L
 
 
 class NeuronSource:

@@ -1,6 +1,16 @@
 """Models: load any HF model (or an embedded default) and address its sites by uniform hook names."""
-from .hooks import HookedModel, HookPoint, HookPointError, StopForward, SITE_KINDS
-from .loading import EMBEDDED, LoadedModel, ModelNotFoundError, cache_dir, from_model, load
+from ..lazy import attach
 
-__all__ = ["EMBEDDED", "HookedModel", "HookPoint", "HookPointError", "LoadedModel", "ModelNotFoundError",
-           "SITE_KINDS", "StopForward", "cache_dir", "from_model", "load"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'HookedModel': 'hooks',
+    'HookPoint': 'hooks',
+    'HookPointError': 'hooks',
+    'StopForward': 'hooks',
+    'SITE_KINDS': 'hooks',
+    'EMBEDDED': 'loading',
+    'LoadedModel': 'loading',
+    'ModelNotFoundError': 'loading',
+    'cache_dir': 'loading',
+    'from_model': 'loading',
+    'load': 'loading',
+})

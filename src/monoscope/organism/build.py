@@ -428,6 +428,25 @@ def build_organism(spec: Any, out: str | os.PathLike, *, base: str | None = None
 
 
 # ------------------------------------------------------------------------------------------------- load
+def spec_is_current(path: str | os.PathLike) -> tuple[bool, str]:
+    """Whether the organism's adapters were trained from the spec its directory holds now.
+
+    A spec edited after the build (e.g. the committed default's, when the generator moved to traits as data)
+    describes data the adapters never saw; an auditor handed that data would search the wrong haystack.
+    Cheap (no regeneration); `ensure_organism_data` is the byte-level check."""
+    from .spec import load_spec
+
+    d = resolve_organism_dir(path)
+    man = read_manifest(d)
+    spec = load_spec(d / man.get("spec_file", SPEC_FILE))
+    built, now = man.get("spec_fingerprint"), spec.fingerprint()
+    if built != now:
+        name = DEFAULT_ORGANISM if d == default_organism_dir() else d
+        return False, (f"{d} holds adapters trained from an earlier spec (fingerprint {built}; its spec.yaml is now "
+                       f"{now}): rebuild it with `monoscope organism build {name} --out DIR`")
+    return True, ""
+
+
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     d = resolve_organism_dir(path)
     if not d.exists():

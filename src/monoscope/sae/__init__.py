@@ -12,31 +12,44 @@
     train_sae(stream, specs, "runs/multi", tokens=200_000)
     f = sae.encode(raw_activations)     # [..., n_latents]
 """
-from .base import SAE, SAEOutput, SparseActs
-from .batchtopk import BatchTopKSAE
-from .config import ARCHITECTURES, SAEConfig, SAEError
-from .gated import GatedSAE
-from .jumprelu import JumpReLUSAE
-from .matryoshka import MatryoshkaSAE
-from .relu import ReluSAE
-from .topk import TopKSAE
+from ..lazy import attach
 
-ARCHITECTURE_CLASSES = {"relu": ReluSAE, "topk": TopKSAE, "batchtopk": BatchTopKSAE, "jumprelu": JumpReLUSAE,
-                        "matryoshka": MatryoshkaSAE, "gated": GatedSAE}
-
-from .formats import (SAEFormatError, build_sae, check_model, export_saelens, import_saelens,  # noqa: E402
-                      load_sae, save_sae)
-from .layouts import import_dictionary_learning, import_gemmascope, import_sparsify  # noqa: E402
-from .checkpoint import merge_checkpoint  # noqa: E402
-from .strategy import DataParallel, FeatureSharded, Local, make_strategy  # noqa: E402
-from .streaming import ActivationStream  # noqa: E402
-from .trainer import SAESpec, TrainConfig, Trainer, TrainResult, default_lr, train_sae  # noqa: E402
-
-load = load_sae   # monoscope.sae.load(NAME): the same one loader
-
-__all__ = ["ARCHITECTURES", "ARCHITECTURE_CLASSES", "ActivationStream", "BatchTopKSAE", "DataParallel",
-           "FeatureSharded", "GatedSAE", "JumpReLUSAE", "Local", "MatryoshkaSAE", "ReluSAE", "SAE", "SAEConfig",
-           "SAEError", "SAEFormatError", "SAEOutput", "SAESpec", "SparseActs", "TopKSAE", "TrainConfig", "TrainResult",
-           "Trainer", "build_sae", "check_model", "default_lr", "export_saelens", "import_dictionary_learning",
-           "import_gemmascope", "import_saelens", "import_sparsify", "load", "load_sae", "make_strategy",
-           "merge_checkpoint", "save_sae", "train_sae"]
+# `load` is `load_sae`: monoscope.sae.load(NAME), the same one loader
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'SAE': 'base',
+    'SAEOutput': 'base',
+    'SparseActs': 'base',
+    'BatchTopKSAE': 'batchtopk',
+    'ARCHITECTURES': 'config',
+    'SAEConfig': 'config',
+    'SAEError': 'config',
+    'GatedSAE': 'gated',
+    'JumpReLUSAE': 'jumprelu',
+    'MatryoshkaSAE': 'matryoshka',
+    'ReluSAE': 'relu',
+    'TopKSAE': 'topk',
+    'ARCHITECTURE_CLASSES': 'architectures',
+    'SAEFormatError': 'formats',
+    'build_sae': 'formats',
+    'check_model': 'formats',
+    'export_saelens': 'formats',
+    'import_saelens': 'formats',
+    'load_sae': 'formats',
+    'save_sae': 'formats',
+    'import_dictionary_learning': 'layouts',
+    'import_gemmascope': 'layouts',
+    'import_sparsify': 'layouts',
+    'merge_checkpoint': 'checkpoint',
+    'DataParallel': 'strategy',
+    'FeatureSharded': 'strategy',
+    'Local': 'strategy',
+    'make_strategy': 'strategy',
+    'ActivationStream': 'streaming',
+    'SAESpec': 'trainer',
+    'TrainConfig': 'trainer',
+    'Trainer': 'trainer',
+    'TrainResult': 'trainer',
+    'default_lr': 'trainer',
+    'train_sae': 'trainer',
+    'load': 'formats:load_sae',
+})

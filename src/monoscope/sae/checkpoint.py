@@ -45,20 +45,65 @@ def step_name(step: int) -> str:
     return f"step_{step:09d}"
 
 
-def latest_checkpoint(out: Path | None) -> Path | None:
-    """The checkpoint `out/checkpoints/LATEST` names, or None; a pointer at a checkpoint that is not
-    complete (a crash mid-write, or a checkpoint from before this format) is an error, not something to
-    silently train over."""
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """What makes a checkpoint unusable (None if intact): its data state, every SAE's manifest, and every
+    shard file against its recorded sha256. Reading them costs one pass over the checkpoint: cheap next to
+    training from a corrupt one."""
+    if not (ckpt / DATA_STATE).exists():
+        return f"no {DATA_STATE} (incomplete, or from an older checkpoint format)"
+    try:
+        json.loads((ckpt / DATA_STATE).read_text())
+    except (json.JSONDecodeError, OSError) as e:
+        return f"{DATA_STATE} is unreadable ({e})"
+    dirs = member_dirs(ckpt)
+    if not dirs:
+        return f"no SAE {MANIFEST}"
+    for name, d in dirs.items():
+        try:
+            man = read_checkpoint_manifest(d)
+        except SAEError as e:
+            return str(e)
+        for sh in man.get("shards", []):
+            path = d / sh["file"]
+            if not path.exists():
+                return f"{path.relative_to(ckpt)} is missing"
+            if sha256_file(path) != sh["sha256"]:
+                return f"checksum mismatch in {path.relative_to(ckpt)}"
+    return None
+
+
+def latest_checkpoint(out: Path | None, say=None) -> Path | None:
+    """The newest intact checkpoint: the one `out/checkpoints/LATEST` names if it checks out, else the newest
+    earlier one that does (each one skipped is reported through `say`, default `warnings.warn`). None when
+    there is none at all; an error when checkpoints exist but none is intact (nothing to silently train over)."""
     if out is None:
         return None
-    latest = Path(out) / CKPT_DIR / "LATEST"
+    root = Path(out) / CKPT_DIR
+    latest = root / "LATEST"
     if not latest.exists():
         return None
-    p = Path(out) / CKPT_DIR / latest.read_text().strip()
-    if not (p / DATA_STATE).exists():
-        raise SAEError(f"{latest} points at {p.name}, which is incomplete or in an older checkpoint format; "
-                       f"delete {latest} to start over")
-    return p
+    named = root / latest.read_text().strip()
+    steps = sorted((p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_")), reverse=True)
+    candidates = [named] + [p for p in steps if p != named and p.name < named.name]
+    skipped = []
+    for p in candidates:
+        problem = checkpoint_problem(p) if p.exists() else "it does not exist"
+        if problem is None:
+            if skipped:
+                (say or _warn)(f"checkpoint {skipped[0][0]} is unusable ({skipped[0][1]}); resuming from the newest "
+                               f"intact one, {p.name}" + (f" (also skipped: {', '.join(n for n, _ in skipped[1:])})"
+                                                          if len(skipped) > 1 else ""))
+            return p
+        skipped.append((p.name, problem))
+    raise SAEError(f"no intact checkpoint in {root}: {skipped[0][0]}: {skipped[0][1]}"
+                   + (f"; {len(skipped) - 1} older one(s) also unusable" if len(skipped) > 1 else "")
+                   + f". Delete {root} to start over")
+
+
+def _warn(msg: str) -> None:
+    import warnings
+
+    warnings.warn(msg, stacklevel=3)
 
 
 def truncate_metrics(path: Path, step: int) -> None:

@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_(
-        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO[/PATH]"),
+        sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or hf:ORG/REPO (or hf:ORG/REPO/PATH)"),
         store: Path = typer.Option(None, help="activation store to evaluate on (the metrics suite)"),
         suite: str = typer.Option("metrics", help="comma-separated: metrics (MSE, FVU, L0, dead/dense on --store), "
                                                   "probing (k-sparse probes vs the residual stream), absorption "

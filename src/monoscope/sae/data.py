@@ -84,7 +84,9 @@ class DataSource:
             return {"kind": self.kind}
         cfg = getattr(self.data.manifest, "config", None)
         fp = cfg.fingerprint() if hasattr(cfg, "fingerprint") else None
+        content = self.data.manifest.content_id() if hasattr(self.data.manifest, "content_id") else None
         return {"kind": "store", "model": self.model, "corpus": getattr(cfg, "corpus", None), "fingerprint": fp,
+                "store_id": content, "tokens": getattr(self.data.manifest, "n_tokens", None),
                 "skip_special": self.skip_special, "skip_first": self.skip_first}
 
     def excluded(self) -> list[str]:

@@ -31,12 +31,13 @@ Anything else raises `SAEFormatError` saying what was found and which layouts mo
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..fileio import atomic_write, atomic_write_text
@@ -125,13 +126,14 @@ def save_sae(sae, path: str | Path) -> Path:
     path = Path(path)
     dtype = _DTYPES.get(sae.cfg.dtype, torch.float32)
     tensors = {k: v.to(dtype) for k, v in sae.state_dict().items()}
-    atomic_save_tensors(path / NATIVE_WEIGHTS, tensors, metadata={"format": "monoscope-sae"})
+    atomic_save_tensors(path / NATIVE_WEIGHTS, tensors, metadata={"format": "monoscope-sae",
+                                                                  "sha256": tensors_digest(tensors)})
     atomic_write_text(path / CFG, sae.cfg.to_json())
     return path
 
 
 def build_sae(cfg: SAEConfig):
-    from . import ARCHITECTURE_CLASSES
+    from .architectures import ARCHITECTURE_CLASSES
 
     return ARCHITECTURE_CLASSES[cfg.architecture](cfg)
 
@@ -146,10 +148,30 @@ def sae_from_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor], where: Pa
     return sae.to(device=device, dtype=dtype).train(False)
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order: stored in the native file's
+    metadata, so a flipped byte in the weights is found when they are read (the header carries the digest)."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def load_native(path: str | Path, device: str | torch.device = "cpu"):
     path = Path(path)
     cfg = SAEConfig.load(path / CFG)
-    return sae_from_tensors(cfg, load_tensors(path / NATIVE_WEIGHTS), path / NATIVE_WEIGHTS, device)
+    tensors = load_tensors(path / NATIVE_WEIGHTS)
+    try:
+        with safe_open(str(path / NATIVE_WEIGHTS), "pt") as f:
+            want = (f.metadata() or {}).get("sha256")
+    except (SafetensorError, OSError) as e:
+        raise SAEFormatError(f"{path / NATIVE_WEIGHTS} is not a readable safetensors file ({e})") from None
+    if want and tensors_digest(tensors) != want:
+        raise SAEFormatError(f"{path / NATIVE_WEIGHTS}: checksum mismatch (the weights are corrupt); retrain, or "
+                             f"export the SAE again from its checkpoint")
+    return sae_from_tensors(cfg, tensors, path / NATIVE_WEIGHTS, device)
 
 
 # ------------------------------------------------------------------------------------------------

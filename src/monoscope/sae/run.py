@@ -85,3 +85,17 @@ def train_run(out: str | Path, *, store: str | Path | None = None, model: str = 
                        keep_special=keep_special)
     res = Trainer(data, specs, tcfg, out, resume=resume, strategy=strat).run()
     return res.all
+
+
+def train_or_reload(store, out: Path, n_latents: int, k: int, steps: int, batch_size: int):
+    """A top-k SAE on the store's first hook; reloaded if already trained, resumed if interrupted (the demo's
+    and the demo audit's SAE)."""
+    from .formats import load_sae
+    from .trainer import train_sae
+
+    if (out / "sae.safetensors").exists() and (out / "cfg.json").exists():
+        return load_sae(out)
+    hook = store.hooks[0]
+    cfg = SAEConfig(architecture="topk", d_in=store.d_model, n_latents=n_latents, k=k, hook=hook,
+                    model=store.manifest.config.model)
+    return train_sae(store, cfg, out, resume=True, hook=hook, steps=steps, batch_size=batch_size).sae

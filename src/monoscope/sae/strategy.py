@@ -114,7 +114,7 @@ class DataParallel(Local):
     name = "dp"
 
     def check(self, cfg: SAEConfig, batch_size: int) -> None:
-        from . import ARCHITECTURE_CLASSES
+        from .architectures import ARCHITECTURE_CLASSES
 
         if getattr(ARCHITECTURE_CLASSES[cfg.architecture], "selects_across_batch", False):
             raise SAEError(f"data-parallel training needs an architecture that encodes each token on its own; "

@@ -177,7 +177,7 @@ class _Member:
         self.module = tr.strategy.build(self.cfg, tr.tcfg.seed if init else None)
         self.fwd = self.module
         t = tr.tcfg
-        from . import ARCHITECTURE_CLASSES
+        from .architectures import ARCHITECTURE_CLASSES
 
         arch = ARCHITECTURE_CLASSES[self.cfg.architecture]        # what the architecture asks of the trainer
         betas = tuple(t.betas) if t.betas is not None else arch.adam_betas
@@ -400,7 +400,9 @@ class Trainer:
         old = json.loads(path.read_text())
         new = self._run_spec(specs)
         od, nd = old.get("data", {}), new["data"]
-        diff = {k: (od.get(k), nd.get(k)) for k in sorted(set(od) | set(nd)) if od.get(k) != nd.get(k)}
+        # keys a run.json of an older monoscope did not record are not compared (it cannot say what it read)
+        diff = {k: (od.get(k), nd.get(k)) for k in sorted(set(od) | set(nd))
+                if od.get(k) != nd.get(k) and (k in od or k not in ("store_id", "tokens"))}
         if diff:
             k = next(iter(diff))
             more = f" (and {', '.join(list(diff)[1:])})" if len(diff) > 1 else ""
@@ -591,8 +593,11 @@ class Trainer:
             m.skipped += 1
             m.bad_run += 1
             if m.bad_run >= t.max_bad_batches:
+                where = getattr(self.sources.get(m.hook), "data", None) if self.kind == "store" else None
+                hint = (f"`monoscope store-info {where.path} --verify` names the shard that holds them"
+                        if hasattr(where, "path") else f"the {self.kind} data of hook {m.hook} holds them")
                 raise SAEError(f"{m.bad_run} consecutive batches held NaN/inf values; the activations are "
-                               f"broken (check the store with `monoscope store-info --verify`)")
+                               f"broken: {hint}")
             return
         m.bad_run = 0
         n_dead = st.count_dead(n_dead)
@@ -745,6 +750,10 @@ class Trainer:
                    "lr": m.lr, "name": m.name}
         if m.out is not None and self.main:
             atomic_write_text(m.out / "summary.json", json.dumps(summary, indent=2, default=str))
+            if done and (m.out / "metrics.jsonl").exists():
+                from .plots import plot_training_curves
+
+                plot_training_curves(m.out / "metrics.jsonl")
         m.module.train(False)
         return TrainResult(sae=exported, out_dir=m.out, steps=m.step, tokens=m.tokens, skipped_batches=m.skipped,
                            metrics=m.last, seconds=seconds, tokens_per_second=summary["tokens_per_second"],

@@ -4,11 +4,22 @@
     monoscope sweep STORE --out sweep/ --latents 1024,2048,4096,8192 --steps 1000,2000,4000,8000
     monoscope recommend --results sweep/ --budget 3e7 [--verify]
 """
-from .fit import (ParametricFit, PowerLaw, best_lr, fit_parametric, fit_power_law, isoflop_levels,
-                  pareto_frontier)
-from .sweep import (SweepConfig, evaluate, fit_results, flops_per_token, load_results, recommend, run_sweep,
-                    verify_recommendation)
+from ..lazy import attach
 
-__all__ = ["ParametricFit", "PowerLaw", "SweepConfig", "best_lr", "evaluate", "fit_parametric", "fit_power_law",
-           "fit_results", "flops_per_token", "isoflop_levels", "load_results", "pareto_frontier", "recommend",
-           "run_sweep", "verify_recommendation"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'ParametricFit': 'fit',
+    'PowerLaw': 'fit',
+    'best_lr': 'fit',
+    'fit_parametric': 'fit',
+    'fit_power_law': 'fit',
+    'isoflop_levels': 'fit',
+    'pareto_frontier': 'fit',
+    'SweepConfig': 'sweep',
+    'evaluate': 'sweep',
+    'fit_results': 'sweep',
+    'flops_per_token': 'sweep',
+    'load_results': 'sweep',
+    'recommend': 'sweep',
+    'run_sweep': 'sweep',
+    'verify_recommendation': 'sweep',
+})

@@ -25,7 +25,7 @@ def write_synthetic_store(out: str | Path, n_tokens: int = 131_072, d: int = 32,
                           mean_active: float = 8.0, alpha: float = 1.0, noise: float = 0.02, seed: int = 0,
                           shard_tokens: int = 16_384, context_len: int = 128) -> ActivationStore:
     """Write (or reopen, if it already holds the same configuration) a synthetic activation store."""
-    from ..store.harvest import _write_shard
+    from ..store.harvest import write_shard
 
     out = Path(out)
     scfg = SyntheticConfig(d=d, n_features=n_features, mean_active=mean_active, alpha=alpha, noise=noise, seed=seed)
@@ -55,7 +55,7 @@ def write_synthetic_store(out: str | Path, n_tokens: int = 131_072, d: int = 32,
                   "doc_ids.npy": np.repeat(np.arange(first, first + nc, dtype=np.int64), context_len),
                   "special.npy": np.zeros(rows, bool), hook_file(DEMO_HOOK): x}
         name = f"{first:09d}"
-        files = _write_shard(out, name, arrays)
+        files = write_shard(out, name, arrays)
         m.sq_norm_sum[DEMO_HOOK] = m.sq_norm_sum.get(DEMO_HOOK, 0.0) + float(np.square(x, dtype=np.float64).sum())
         m.norm_count += rows
         m.shards.append(ShardInfo(name, first, nc, rows, files))

@@ -1,9 +1,23 @@
 """Steering, ablation and attribution with an SAE spliced into the model (error term kept)."""
-from .attribution import AttributionResult, ablation_effects, attribute, completion_logprob, logit_diff
-from .interventions import DirectionAdd, EditPlan, Intervention, ablate, clamp, scale
-from .probes import diff_of_means, fuzz, steering_effects, token_probability_shift
-from .splice import SpliceError, Steerer, chat_ids
+from ..lazy import attach
 
-__all__ = ["AttributionResult", "DirectionAdd", "EditPlan", "Intervention", "SpliceError", "Steerer",
-           "ablate", "ablation_effects", "attribute", "chat_ids", "clamp", "completion_logprob",
-           "diff_of_means", "fuzz", "logit_diff", "scale", "steering_effects", "token_probability_shift"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'AttributionResult': 'attribution',
+    'ablation_effects': 'attribution',
+    'attribute': 'attribution',
+    'completion_logprob': 'attribution',
+    'logit_diff': 'attribution',
+    'DirectionAdd': 'interventions',
+    'EditPlan': 'interventions',
+    'Intervention': 'interventions',
+    'ablate': 'interventions',
+    'clamp': 'interventions',
+    'scale': 'interventions',
+    'diff_of_means': 'probes',
+    'fuzz': 'probes',
+    'steering_effects': 'probes',
+    'token_probability_shift': 'probes',
+    'SpliceError': 'splice',
+    'Steerer': 'splice',
+    'chat_ids': 'splice',
+})

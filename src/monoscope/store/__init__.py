@@ -1,7 +1,12 @@
 """Activation store: harvested activations on disk, with a manifest, checksums and a shuffled reader."""
-from .harvest import HarvestResult, harvest
-from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest
-from .reader import ActivationStore
+from ..lazy import attach
 
-__all__ = ["ActivationStore", "HarvestConfig", "HarvestResult", "ShardInfo", "StoreError", "StoreManifest",
-           "harvest"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'HarvestResult': 'harvest',
+    'harvest': 'harvest',
+    'HarvestConfig': 'manifest',
+    'ShardInfo': 'manifest',
+    'StoreError': 'manifest',
+    'StoreManifest': 'manifest',
+    'ActivationStore': 'reader',
+})

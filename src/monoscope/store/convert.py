@@ -9,10 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from .harvest import _to_storage, _write_shard, check_dtype, plan_harvest
-from .manifest import ShardInfo, StoreError, StoreManifest, training_mask
+from .harvest import check_dtype, plan_harvest, to_storage, write_shard
+from .manifest import ShardInfo, StoreError, StoreManifest, shard_stats
 from .reader import ActivationStore, hook_file, to_torch
 
 
@@ -29,21 +27,17 @@ def convert_store(src: str | Path, dst: str | Path, dtype: str = "bfloat16", pro
     plan.check()
     cfg = type(m.config)(**{**vars(m.config), "dtype": dtype})
     out = StoreManifest(config=cfg, d_model=m.d_model, target_tokens=m.target_tokens, model_source=m.model_source,
-                        monoscope_version=m.monoscope_version)
+                        monoscope_version=m.monoscope_version, corpus_contexts=m.corpus_contexts,
+                        shard_contexts=m.shard_contexts)
     dst.mkdir(parents=True, exist_ok=True)
     for i, info in enumerate(m.shards):
         arrays = {f"{k}.npy": np.asarray(store.shard_array(i, k)) for k in ("tokens", "doc_ids", "special")}
-        keep = torch.from_numpy(training_mask(arrays["special.npy"], cfg.context_len))
         for h in m.hooks:
             x = to_torch(np.asarray(store.shard_array(i, h)), m.config.dtype).float()
-            arr = _to_storage(x, dtype)
-            arrays[hook_file(h)] = arr
-            y = to_torch(arr, dtype).float()
-            out.sq_norm_sum[h] = out.sq_norm_sum.get(h, 0.0) + float(y[keep].double().pow(2).sum())
-        out.norm_count += int(keep.sum())
-        out.count_rows(arrays["special.npy"])
-        files = _write_shard(dst, info.name, arrays)
-        out.shards.append(ShardInfo(info.name, info.first_context, info.n_contexts, info.n_tokens, files))
+            arrays[hook_file(h)] = to_storage(x, dtype)
+        files = write_shard(dst, info.name, arrays)
+        out.add_shard(ShardInfo(info.name, info.first_context, info.n_contexts, info.n_tokens, files,
+                                *shard_stats(arrays, cfg.context_len)))
     out.complete = m.complete
     out.save(dst)
     return ActivationStore(dst)

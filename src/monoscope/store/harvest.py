@@ -29,10 +29,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..fileio import sha256_file
+from ..fileio import fsync_path, sha256_file
 from ..models import LoadedModel, load
 from ..resources import DTYPE_BYTES, free_disk, human_bytes
-from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest, training_mask
+from .check import StoreCheck, check_store
+from .manifest import HarvestConfig, ShardInfo, StoreError, StoreManifest, shard_stats
 from .reader import SHARDS_DIR, ActivationStore, hook_file
 
 DEFAULT_DTYPE = "bfloat16"
@@ -46,19 +47,21 @@ class HarvestResult:
     seconds: float
     new_tokens: int
     resumed_from: int
+    corpus_ended: bool = False     # the corpus ran out before the requested tokens (the store holds all it had)
 
     @property
     def tokens_per_second(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _to_storage(x: torch.Tensor, dtype: str) -> np.ndarray:
+def to_storage(x: torch.Tensor, dtype: str) -> np.ndarray:
+    """float activations → the array a shard file holds (bf16 as its uint16 bit patterns: numpy has no bf16)."""
     if dtype == "bfloat16":
         return x.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
     return x.float().numpy()
 
 
-def _write_shard(root: Path, name: str, arrays: dict[str, np.ndarray]) -> dict[str, str]:
+def write_shard(root: Path, name: str, arrays: dict[str, np.ndarray]) -> dict[str, str]:
     """Write one shard's files into a temp dir, checksum them, and rename the dir into place."""
     shards = root / SHARDS_DIR
     tmp = shards / f"{name}.tmp"
@@ -69,12 +72,50 @@ def _write_shard(root: Path, name: str, arrays: dict[str, np.ndarray]) -> dict[s
     for fname, arr in arrays.items():
         path = tmp / fname
         np.save(path, arr)
+        fsync_path(path)
         files[fname] = sha256_file(path)
+    fsync_path(tmp)
     final = shards / name
-    if final.exists():  # a previous run wrote it but died before recording it in the manifest
+    if final.exists():  # a previous run wrote it but died before recording it, or a repair replaces it
         shutil.rmtree(final)
     os.rename(tmp, final)
+    fsync_path(shards)
     return files
+
+
+def shard_arrays(contexts: list, acts: dict[str, torch.Tensor], dtype: str) -> dict[str, np.ndarray]:
+    """The files of one shard: token ids, document ids, special masks and one activation file per hook."""
+    arrays: dict[str, np.ndarray] = {
+        "tokens.npy": np.concatenate([c.tokens for c in contexts]).astype(np.int32),
+        "doc_ids.npy": np.concatenate([c.doc_ids for c in contexts]).astype(np.int64),
+        "special.npy": np.concatenate([c.special for c in contexts]).astype(bool),
+    }
+    for p, x in acts.items():
+        arrays[hook_file(p)] = to_storage(x, dtype)
+    return arrays
+
+
+def make_shard(out: Path, first: int, contexts: list, acts: dict[str, torch.Tensor], dtype: str,
+               context_len: int) -> ShardInfo:
+    """Write one shard and return its manifest entry, with its own normalisation sums and row counts."""
+    arrays = shard_arrays(contexts, acts, dtype)
+    name = f"{first:09d}"
+    files = write_shard(out, name, arrays)
+    sums, count, counts = shard_stats(arrays, context_len)
+    return ShardInfo(name, first, len(contexts), int(arrays["tokens.npy"].shape[0]), files, sums, count, counts)
+
+
+def forward_contexts(lm: LoadedModel, points: list[str], contexts: list, batch_size: int) -> dict[str, torch.Tensor]:
+    """Activations [n_contexts·context_len, d] at each hook for one shard's contexts. Batches never cross a
+    shard boundary, so a shard's bytes do not depend on where a run started (resume and repair reproduce
+    them exactly)."""
+    acts: dict[str, list[torch.Tensor]] = {p: [] for p in points}
+    for chunk in batched(contexts, batch_size):
+        ids = torch.from_numpy(np.stack([c.tokens for c in chunk]).astype(np.int64)).to(lm.device)
+        cache = lm.hooked.run_to(points, input_ids=ids)
+        for p in points:
+            acts[p].append(cache[p].reshape(-1, cache[p].shape[-1]).float().cpu())
+    return {p: torch.cat(v) for p, v in acts.items()}
 
 
 @dataclass
@@ -114,7 +155,8 @@ def check_dtype(dtype: str) -> None:
         raise StoreError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
 
 
-def _batched(it: Iterable, n: int) -> Iterator[list]:
+def batched(it: Iterable, n: int) -> Iterator[list]:
+    """Lists of n items (the last one shorter)."""
     it = iter(it)
     while chunk := list(islice(it, n)):
         yield chunk
@@ -126,55 +168,107 @@ def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | st
             add_bos: bool = True, text_key: str = "text", progress: bool = True) -> HarvestResult:
     """Harvest `n_tokens` tokens of activations at `hooks` (default: the middle residual stream) into `out`.
 
-    Resumes a killed harvest of the same configuration; refuses a non-empty directory of another one, and
-    a harvest larger than the free disk (with `progress`, the plan is printed first).
+    Resumes a killed harvest of the same configuration, and in doing so checks the shards already there
+    (checksums, finite values, contiguous coverage) and harvests again exactly the contexts of any that are
+    bad or missing. Refuses a non-empty directory of another configuration, and a harvest larger than the
+    free disk (with `progress`, the plan is printed first). A corpus that ends before `n_tokens` gives a
+    complete store of what it has (`HarvestResult.corpus_ended`).
     """
-    from ..corpus import iter_contexts, iter_documents  # corpus pulls optional readers; keep import local
+    from ..corpus import iter_documents  # corpus pulls optional readers; keep import local
 
     check_dtype(dtype)
+    documents = iter_documents(corpus, text_key=text_key)   # a missing corpus fails here, before any mkdir
     lm = model if isinstance(model, LoadedModel) else load(model, device=device or "cpu")
-    hooked = lm.hooked
-    points = [p.name for p in hooked.parse_many(hooks if hooks is not None else lm.default_hook())]
+    points = [p.name for p in lm.hooked.parse_many(hooks if hooks is not None else lm.default_hook())]
     out = Path(out)
     cfg = HarvestConfig(model=lm.name, hooks=points, corpus=corpus, context_len=context_len, dtype=dtype,
-                        add_bos=add_bos, text_key=text_key, model_dtype=str(next(lm.model.parameters()).dtype).replace("torch.", ""))
-    target_contexts = -(-n_tokens // context_len)
-    plan = plan_harvest(out, (target_contexts - _done_contexts(out, cfg)) * context_len, len(points), lm.d_model,
-                        dtype)
+                        add_bos=add_bos, text_key=text_key, model_dtype=model_dtype(lm))
+    existing = out.exists() and any(out.iterdir())
+    plan = plan_harvest(out, (-(-n_tokens // context_len) - done_contexts(out, cfg)) * context_len, len(points),
+                        lm.d_model, dtype)
     if progress:
         tqdm.write(plan.describe())
     plan.check()
-    manifest = _open_or_create(out, cfg, lm, n_tokens)
-    done = manifest.n_contexts
-    contexts_per_shard = max(1, shard_tokens // context_len)
-    if done >= target_contexts:
+    manifest = open_or_create(out, cfg, lm, n_tokens, shard_tokens)
+    cps = manifest.shard_contexts or max(1, shard_tokens // context_len)
+    report = check_store(out, manifest, progress=progress) if existing else StoreCheck()
+    manifest.target_tokens = max(manifest.target_tokens, n_tokens)
+    if progress:
+        for line in report.problems:
+            tqdm.write(f"repairing: {line}")
+    return _fill(lm, points, out, manifest, report, cps, batch_size, progress, documents)
+
+
+def repair(path: str | Path, model: str | LoadedModel | None = None, device: str = "cpu", batch_size: int = 16,
+           progress: bool = True) -> tuple["StoreCheck", "StoreCheck"]:
+    """Harvest again exactly the contexts of the store's bad or missing shards (same boundaries, same tokens),
+    drop shards that overlap others, and recompute the normalisation sums from the shards present.
+    Returns (the problems found, the problems left after repair: e.g. a model that really gives NaN)."""
+    from ..corpus import iter_documents
+
+    path = Path(path)
+    store = ActivationStore(path, verify=False)
+    m = store.manifest
+    before = check_store(path, m, progress=progress)
+    if before.ok:
+        return before, before
+    lm = model if isinstance(model, LoadedModel) else load(model or m.config.model, device=device)
+    cfg = HarvestConfig(**{**vars(m.config), "model": lm.name, "model_dtype": model_dtype(lm)})
+    if cfg.fingerprint() != m.config.fingerprint():
+        raise StoreError(f"cannot repair {path} with model {lm.name} ({cfg.model_dtype}): the store was harvested "
+                         f"from {m.config.model} ({m.config.model_dtype}); pass that model")
+    cps = m.shard_contexts or max([s.n_contexts for s in m.shards] or [1])
+    documents = iter_documents(m.config.corpus, text_key=m.config.text_key)
+    _fill(lm, list(m.config.hooks), path, m, before, cps, batch_size, progress, documents)
+    return before, check_store(path, StoreManifest.load(path), progress=False)
+
+
+def _fill(lm: LoadedModel, points: list[str], out: Path, manifest: StoreManifest, report: "StoreCheck", cps: int,
+          batch_size: int, progress: bool, documents) -> HarvestResult:
+    """Drop the shards `report` found bad, then harvest every run of contexts the store lacks in
+    [0, target): a bad shard again with its own boundaries, any other gap in shards of `cps` contexts."""
+    from ..corpus import iter_contexts
+
+    cfg = manifest.config
+    bad = set(report.bad_shards)
+    keep = [s for s in manifest.shards if s.name not in bad and s.name not in report.overlapping]
+    for s in keep:
+        if s.name in report.missing_stats:
+            s.sq_norm_sum, s.norm_count, s.row_counts = report.missing_stats[s.name]
+    manifest.set_shards(keep)
+    done_before = manifest.n_contexts
+    target = manifest.target_contexts
+    todo = [(s.first_context, s.n_contexts) for s in manifest_shards_removed(report, keep)]
+    todo = plan_gaps(keep, target, cps, fixed=todo)
+    if not todo:
         manifest.complete = True
         manifest.save(out)
-        return HarvestResult(ActivationStore(out), 0.0, 0, done * context_len)
-
-    stream = iter_contexts(iter_documents(corpus, text_key=text_key), lm.tokenizer, context_len, add_bos=add_bos)
-    stream = islice(stream, done, target_contexts)
-    dev = lm.device
+        return HarvestResult(ActivationStore(out), 0.0, 0, done_before * cfg.context_len)
+    manifest.complete = False
+    manifest.save(out)
+    stream = iter_contexts(documents, lm.tokenizer, cfg.context_len, add_bos=cfg.add_bos)
+    total = sum(n for _, n in todo) * cfg.context_len
+    bar = tqdm(total=total, unit="tok", unit_scale=True, desc=f"harvest {','.join(points)}", disable=not progress)
     writer = _ShardWriter(out, manifest)
-    bar = tqdm(total=target_contexts * context_len, initial=done * context_len, unit="tok", unit_scale=True,
-               desc=f"harvest {','.join(points)}", disable=not progress)
     start = time.perf_counter()
-    pending: list = []
-    acts: dict[str, list[torch.Tensor]] = {p: [] for p in points}
-    next_context = done
+    new = 0
+    index = 0
+    ended = False
     try:
-        for chunk in _batched(stream, batch_size):
-            ids = torch.from_numpy(np.stack([c.tokens for c in chunk]).astype(np.int64)).to(dev)
-            cache = hooked.run_to(points, input_ids=ids)
-            for p in points:
-                acts[p].append(cache[p].reshape(-1, cache[p].shape[-1]).float().cpu())
-            pending.extend(chunk)
-            bar.update(len(chunk) * context_len)
-            while len(pending) >= contexts_per_shard:
-                next_context = writer.submit(pending[:contexts_per_shard], acts, next_context, dtype)
-                pending = pending[contexts_per_shard:]
-        if pending:
-            writer.submit(pending, acts, next_context, dtype)
+        for first, n in todo:
+            contexts = list(islice(stream, first - index, first - index + n))   # todo is sorted, disjoint
+            index = first + len(contexts)
+            if len(contexts) < n:
+                ended = True
+                if first + len(contexts) < max([s.end_context for s in keep] or [0]):
+                    raise StoreError(f"the corpus {cfg.corpus!r} now ends at context {index}, before contexts the "
+                                     f"store holds: it is not the corpus this store was harvested from")
+            if contexts:
+                writer.submit(first, contexts, forward_contexts(lm, points, contexts, batch_size), cfg.dtype)
+                new += len(contexts)
+                bar.update(len(contexts) * cfg.context_len)
+            if ended:
+                break
         writer.close()
     except BaseException:
         writer.close(abort=True)
@@ -182,13 +276,46 @@ def harvest(model: str | LoadedModel, out: str | Path, hooks: Iterable[str] | st
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    manifest.complete = manifest.n_contexts >= target_contexts
+    if ended:
+        manifest.corpus_contexts = index
+        if progress:
+            tqdm.write(f"the corpus ended after {index * cfg.context_len:,} tokens ({index:,} contexts) of the "
+                       f"{manifest.target_tokens:,} requested: the store is complete with what it has")
+    manifest.complete = not plan_gaps(manifest.shards, manifest.target_contexts, cps)
     manifest.save(out)
-    return HarvestResult(ActivationStore(out), seconds, (manifest.n_contexts - done) * context_len,
-                         done * context_len)
+    return HarvestResult(ActivationStore(out), seconds, new * cfg.context_len, done_before * cfg.context_len,
+                         corpus_ended=ended)
 
 
-def _done_contexts(out: Path, cfg: HarvestConfig) -> int:
+def manifest_shards_removed(report: "StoreCheck", keep: list[ShardInfo]) -> list[ShardInfo]:
+    """The bad shards (not overlapping ones) whose contexts are still uncovered: harvested again as they were."""
+    covered = [(s.first_context, s.end_context) for s in keep]
+    return [s for s in report.bad_infos
+            if not any(a < s.end_context and s.first_context < b for a, b in covered)]
+
+
+def plan_gaps(shards: list[ShardInfo], target: int, cps: int,
+              fixed: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """(first_context, n_contexts) of the shards to write so that [0, target) is covered: the `fixed` ones
+    (a bad shard's own boundaries), then every remaining gap cut into runs of `cps` from its start."""
+    spans = sorted([(s.first_context, s.end_context) for s in shards] + [(a, a + n) for a, n in fixed or []])
+    out = list(fixed or [])
+    pos = 0
+    for a, b in spans + [(target, target)]:
+        gap_end = min(a, target)
+        while pos < gap_end:
+            n = min(cps, gap_end - pos)
+            out.append((pos, n))
+            pos += n
+        pos = max(pos, b)
+    return sorted(out)
+
+
+def model_dtype(lm: LoadedModel) -> str:
+    return str(next(lm.model.parameters()).dtype).replace("torch.", "")
+
+
+def done_contexts(out: Path, cfg: HarvestConfig) -> int:
     """Contexts a resumable store of this configuration already holds (0 for anything else)."""
     try:
         m = StoreManifest.load(out)
@@ -197,7 +324,9 @@ def _done_contexts(out: Path, cfg: HarvestConfig) -> int:
     return m.n_contexts if m.config.fingerprint() == cfg.fingerprint() else 0
 
 
-def _open_or_create(out: Path, cfg: HarvestConfig, lm: LoadedModel, n_tokens: int) -> StoreManifest:
+def open_or_create(out: Path, cfg: HarvestConfig, lm: LoadedModel, n_tokens: int,
+                   shard_tokens: int = 1 << 16) -> StoreManifest:
+    """The store's manifest: the existing one if `out` holds this configuration (refused otherwise), else a new one."""
     if out.exists() and any(out.iterdir()):
         try:
             manifest = StoreManifest.load(out)
@@ -209,14 +338,14 @@ def _open_or_create(out: Path, cfg: HarvestConfig, lm: LoadedModel, n_tokens: in
             diff = {k: (theirs[k], ours[k]) for k in ours if theirs.get(k) != ours[k]}
             raise StoreError(f"refusing to mix data: {out} holds a harvest of a different configuration "
                              f"(stored vs requested: {diff}). Use a new --out directory")
-        manifest.target_tokens = max(manifest.target_tokens, n_tokens)
         for stray in (out / SHARDS_DIR).glob("*.tmp"):
             shutil.rmtree(stray, ignore_errors=True)
         return manifest
     out.mkdir(parents=True, exist_ok=True)
     (out / SHARDS_DIR).mkdir(exist_ok=True)
     manifest = StoreManifest(config=cfg, d_model=lm.d_model, target_tokens=n_tokens, model_source=lm.source,
-                             monoscope_version=__version__)
+                             monoscope_version=__version__,
+                             shard_contexts=max(1, shard_tokens // cfg.context_len))
     manifest.save(out)
     return manifest
 
@@ -231,44 +360,19 @@ class _ShardWriter:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def submit(self, contexts: list, acts: dict[str, list[torch.Tensor]], first_context: int, dtype: str) -> int:
+    def submit(self, first: int, contexts: list, acts: dict[str, torch.Tensor], dtype: str) -> None:
         if self.error is not None:
             raise self.error
-        n = len(contexts)
-        arrays: dict[str, np.ndarray] = {
-            "tokens.npy": np.concatenate([c.tokens for c in contexts]).astype(np.int32),
-            "doc_ids.npy": np.concatenate([c.doc_ids for c in contexts]).astype(np.int64),
-            "special.npy": np.concatenate([c.special for c in contexts]).astype(bool),
-        }
-        n_rows = arrays["tokens.npy"].shape[0]
-        for p, parts in acts.items():
-            full = torch.cat(parts)
-            arrays[hook_file(p)] = _to_storage(full[:n_rows], dtype)
-            parts.clear()
-            if len(full) > n_rows:
-                parts.append(full[n_rows:])
-        self.q.put((first_context, n, n_rows, arrays))
-        return first_context + n
+        self.q.put((first, contexts, acts, dtype))
 
     def _run(self) -> None:
         while (item := self.q.get()) is not None:
             if self.error is not None:
                 continue
-            first, n, n_rows, arrays = item
+            first, contexts, acts, dtype = item
             try:
-                name = f"{first:09d}"
-                files = _write_shard(self.out, name, arrays)
-                keep = training_mask(arrays["special.npy"], self.manifest.config.context_len)
-                self.manifest.count_rows(arrays["special.npy"])
-                for fname, arr in arrays.items():
-                    if fname.startswith("act."):
-                        hook = fname[len("act."):-len(".npy")]
-                        x = torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16).float() \
-                            if arr.dtype == np.uint16 else torch.from_numpy(arr)
-                        self.manifest.sq_norm_sum[hook] = self.manifest.sq_norm_sum.get(hook, 0.0) + \
-                            float(x[torch.from_numpy(keep)].double().pow(2).sum())
-                self.manifest.norm_count += int(keep.sum())
-                self.manifest.shards.append(ShardInfo(name, first, n, n_rows, files))
+                info = make_shard(self.out, first, contexts, acts, dtype, self.manifest.config.context_len)
+                self.manifest.add_shard(info)
                 self.manifest.save(self.out)
             except BaseException as e:  # surfaced on the next submit/close
                 self.error = e

@@ -49,6 +49,39 @@ class ShardInfo:
     n_contexts: int
     n_tokens: int
     files: dict[str, str]     # file name -> sha256
+    # This shard's share of the normalisation sums and row counts (None in stores written before 0.x kept
+    # them): the manifest's totals are re-added from these in stream order whenever the shard list changes,
+    # so a repaired or resumed store has exactly the totals of an uninterrupted harvest.
+    sq_norm_sum: dict[str, float] | None = None
+    norm_count: int | None = None
+    row_counts: dict[str, int] | None = None
+
+    @property
+    def end_context(self) -> int:
+        return self.first_context + self.n_contexts
+
+    @property
+    def has_stats(self) -> bool:
+        return self.sq_norm_sum is not None and self.norm_count is not None and self.row_counts is not None
+
+
+def shard_stats(arrays: dict[str, np.ndarray], context_len: int) -> tuple[dict[str, float], int, dict[str, int]]:
+    """One shard's normalisation sums (per hook, over the rows training reads), their row count, and its
+    counts of skipped rows: the single definition the harvest writer, the distributed harvest, conversion
+    and repair all use, so their totals agree to the last bit."""
+    special = np.asarray(arrays["special.npy"], dtype=bool)
+    keep = training_mask(special, context_len)
+    sums: dict[str, float] = {}
+    for fname, arr in arrays.items():
+        if fname.startswith("act.") and fname.endswith(".npy"):
+            hook = fname[len("act."):-len(".npy")]
+            a = np.asarray(arr)
+            x = (a.astype(np.uint32) << 16).view(np.float32) if a.dtype == np.uint16 else a.astype(np.float32)
+            sums[hook] = float(np.square(x[keep], dtype=np.float64).sum())
+    first = np.zeros(len(special), dtype=bool)
+    first[::max(1, int(context_len))] = True
+    counts = {"special": int(special.sum()), "first": int(first.sum()), "excluded": int((special | first).sum())}
+    return sums, int(keep.sum()), counts
 
 
 @dataclass
@@ -79,6 +112,10 @@ class StoreManifest:
     norm_count: int = 0                                          # rows counted
     row_counts: dict[str, int] = field(default_factory=dict)    # special / first / excluded rows (see below)
     complete: bool = False
+    # Contexts the corpus holds, once a harvest has read it to the end before reaching target_tokens (None:
+    # not reached). A store that ran out of corpus is complete with what the corpus has.
+    corpus_contexts: int | None = None
+    shard_contexts: int = 0      # contexts per shard the harvest was asked for (0: unknown, older stores)
     format_version: int = FORMAT_VERSION
     monoscope_version: str = ""
 
@@ -94,6 +131,47 @@ class StoreManifest:
     @property
     def n_contexts(self) -> int:
         return sum(s.n_contexts for s in self.shards)
+
+    @property
+    def target_contexts(self) -> int:
+        """Contexts a complete store covers: the requested tokens, or all the corpus has if it ran out."""
+        want = -(-self.target_tokens // self.config.context_len)
+        return want if self.corpus_contexts is None else min(want, self.corpus_contexts)
+
+    def set_shards(self, shards: list[ShardInfo]) -> None:
+        """Replace the shard list (kept in stream order) and re-add the totals from the shards' own stats,
+        in that order: the same float additions an uninterrupted harvest makes, so the same bits."""
+        self.shards = sorted(shards, key=lambda s: s.first_context)
+        if not all(s.has_stats for s in self.shards):
+            raise StoreError("a shard has no recorded statistics; repair the store to recompute them "
+                             "(`monoscope store-info DIR --verify --repair`)")
+        self.sq_norm_sum, self.norm_count, self.row_counts = {}, 0, {}
+        for s in self.shards:
+            for h, v in s.sq_norm_sum.items():
+                self.sq_norm_sum[h] = self.sq_norm_sum.get(h, 0.0) + v
+            self.norm_count += s.norm_count
+            for k, n in s.row_counts.items():
+                self.row_counts[k] = self.row_counts.get(k, 0) + n
+
+    def add_shard(self, info: ShardInfo) -> None:
+        """Record a finished shard. With every shard's stats known, the totals are recomputed in stream order;
+        a legacy store (shards without stats) gets the new shard's share added, as before."""
+        if info.has_stats and all(s.has_stats for s in self.shards):
+            self.set_shards([s for s in self.shards if s.first_context != info.first_context] + [info])
+            return
+        self.shards = sorted(self.shards + [info], key=lambda s: s.first_context)
+        for h, v in (info.sq_norm_sum or {}).items():
+            self.sq_norm_sum[h] = self.sq_norm_sum.get(h, 0.0) + v
+        self.norm_count += info.norm_count or 0
+        for k, n in (info.row_counts or {}).items():
+            self.row_counts[k] = self.row_counts.get(k, 0) + n
+
+    def content_id(self) -> str:
+        """Which data the store holds, not only its configuration: two harvests of the same configuration but of
+        different length (or a store re-harvested since) differ. A trainer resumes only on the same content id."""
+        shards = [(s.first_context, s.n_contexts, sorted(s.files.items())) for s in self.shards]
+        blob = json.dumps([self.config.fingerprint(), shards], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def norm_scalar(self, hook: str) -> float:
         """The scalar c with E‖c·x‖² = d_model over the store (the paper's preprocessing)."""

@@ -182,12 +182,16 @@ class ActivationStore:
             refs = (np.concatenate([carry[0], shard_ids[perm]]), np.concatenate([carry[1], local[perm]]))
             n_full = len(refs[0]) // batch_size
             if emitted + n_full > start_batch and width > 0:
-                first = max(0, start_batch - emitted)
-                idx = (np.arange(first, n_full)[:, None] * batch_size + np.arange(lo, hi)[None, :]).reshape(-1)
-                rows = self._gather(hook, refs[0][idx], refs[1][idx])
-                for b in range(n_full - first):
-                    batch = rows[b * width:(b + 1) * width]
-                    yield (batch * scale if scale != 1.0 else batch).to(device)
+                # gather at most buffer_tokens rows at a time: a shard larger than the buffer forms a group of
+                # its own, and reading all of it at once would break the memory bound
+                per_read = max(1, buffer_tokens // width)
+                for b0 in range(max(0, start_batch - emitted), n_full, per_read):
+                    b1 = min(n_full, b0 + per_read)
+                    idx = (np.arange(b0, b1)[:, None] * batch_size + np.arange(lo, hi)[None, :]).reshape(-1)
+                    rows = self._gather(hook, refs[0][idx], refs[1][idx])
+                    for b in range(b1 - b0):
+                        batch = rows[b * width:(b + 1) * width]
+                        yield (batch * scale if scale != 1.0 else batch).to(device)
             emitted += n_full
             carry = (refs[0][n_full * batch_size:], refs[1][n_full * batch_size:])
 

@@ -1,4 +1,11 @@
 """The dashboard: `monoscope serve` (FastAPI, server-rendered, no JavaScript) and static HTML exports."""
-from .app import Dashboard, DashboardError, create_app, export_feature_html, export_summary_html, serve
+from ..lazy import attach
 
-__all__ = ["Dashboard", "DashboardError", "create_app", "export_feature_html", "export_summary_html", "serve"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    'Dashboard': 'app',
+    'DashboardError': 'app',
+    'create_app': 'app',
+    'export_feature_html': 'app',
+    'export_summary_html': 'app',
+    'serve': 'app',
+})

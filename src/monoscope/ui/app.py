@@ -19,8 +19,12 @@ from typing import Any
 
 from fastapi import Request  # module level: endpoint annotations are resolved from module globals
 
+from .limits import BusyError, check_prompt, clamp_value, limits_line, model_turn
 from .render import (CSP, STATIC, density_svg, environment, example_view, feature_context, fmt_num, map_svg,
                      token_spans)
+
+
+INSPECT_MAX_DENSITY = 0.1  # the inspector's automatic choice skips features on more than 10% of tokens
 
 
 class DashboardError(Exception):
@@ -33,10 +37,12 @@ class Dashboard:
     """The state behind the app: the database, and optionally the model + SAE (prompts, steering) and an
     LLM backend (on-demand explanations)."""
 
-    def __init__(self, db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False):
+    def __init__(self, db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False,
+                 compare: list[tuple[str, Any, Any]] | None = None):
         from ..features import FeatureDB
 
         self.db = db if isinstance(db, FeatureDB) else FeatureDB(db)
+        self.cross = None
         self.lm, self.sae, self.llm_spec = lm, sae, llm
         self.search = None
         self.steerer = None
@@ -51,6 +57,12 @@ class Dashboard:
             self.search = FeatureSearch(lm, sae, self.db, allow_mismatch=allow_mismatch)
             self.steerer = Steerer(lm, sae, hook=self.search.hook, max_acts=self.db.max_acts().float(),
                                    allow_mismatch=allow_mismatch)
+        if compare:
+            if sae is None:
+                raise ValueError("cross-SAE neighbours (compare=...) need this database's SAE (sae=...)")
+            from .analyses import CrossSAE
+
+            self.cross = CrossSAE(sae, list(compare))  # SAEs of another hook: refused here, by name
 
     @property
     def has_model(self) -> bool:
@@ -94,16 +106,19 @@ def _features(value: str | None, db) -> list[int]:
     return out[:32]
 
 
-def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False):
+def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = False,
+               compare: list[tuple[str, Any, Any]] | None = None):
     """The FastAPI app over a feature database (path or FeatureDB); `lm` + `sae` enable prompts/steering,
-    `llm` (a backend spec or object) enables the "explain" button."""
+    `llm` (a backend spec or object) enables the "explain" button, `compare` — (label, SAE, its database or
+    None) of other SAEs on the same hook — adds cross-SAE decoder neighbours to feature pages."""
     from fastapi import FastAPI
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
     from ..features.index import FeatureDBError
     from ..llm import LLMError
+    from . import analyses
 
-    dash = db if isinstance(db, Dashboard) else Dashboard(db, lm, sae, llm, allow_mismatch)
+    dash = db if isinstance(db, Dashboard) else Dashboard(db, lm, sae, llm, allow_mismatch, compare)
     env = environment()
     app = FastAPI(title="monoscope", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dashboard = dash
@@ -112,7 +127,8 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         m = dash.db.manifest
         return {"static": False, "has_model": dash.has_model, "has_llm": dash.llm_spec is not None,
                 "title_sae": f"{m['sae'].get('n_latents')} features · {m.get('hook')} · {m['model']['name']}",
-                "css": (STATIC / "style.css").read_text(), "url": lambda f: f"/feature/{int(f)}"}
+                "css": (STATIC / "style.css").read_text(), "url": lambda f: f"/feature/{int(f)}",
+                "limits": limits_line()}
 
     def page(name: str, status: int = 200, **ctx) -> HTMLResponse:
         html = env.get_template(name).render(**base_ctx(), **ctx)
@@ -149,6 +165,12 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
             return JSONResponse({"error": msg}, status_code=502)
         return page("error.html", status=502, message=msg)
 
+    @app.exception_handler(BusyError)
+    async def busy_error(request: Request, exc: BusyError):
+        if wants_json(request):
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return page("error.html", status=503, message=str(exc))
+
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError):
         if wants_json(request):
@@ -166,12 +188,31 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
     @app.get("/", response_class=HTMLResponse)
     def index(order: str = "density", offset: str | None = None):
         off = _int(offset, "offset", 0, 0)
-        return page("index.html", **summary_context(dash.db, order, off, 100))
+        return page("index.html", **summary_context(dash.db, order, off, 100), analyses=analyses.listing(dash.db))
 
     @app.get("/feature/{feature}", response_class=HTMLResponse)
     def feature_page(feature: str):
         f = dash.db.check_feature(_int(feature, "feature id"))
-        return page("feature.html", **feature_context(dash.db, f))
+        return page("feature.html", **feature_context(dash.db, f), **feature_extras(f))
+
+    @app.get("/analyses", response_class=HTMLResponse)
+    def analyses_page():
+        return page("analyses.html", analyses=analyses.listing(dash.db))
+
+    @app.get("/analyses/{name}", response_class=HTMLResponse)
+    def analysis_page(name: str):
+        return page("analysis.html", **analyses.page_context(dash.db, name))
+
+    @app.get("/analysis-plot/{name}.png")
+    def analysis_plot(name: str):
+        ctx = analyses.page_context(dash.db, name)
+        if not ctx["has_plot"]:
+            raise DashboardError(f"the {name} analysis has no plot", 404)
+        return FileResponse(analyses.results_dir(dash.db) / ctx["r"]["plot"], media_type="image/png")
+
+    @app.get("/api/analyses")
+    def api_analyses():
+        return JSONResponse(_jsonable({n: r for n, r in analyses.load(dash.db).items()}))
 
     @app.get("/plot/{feature}.png")
     def plot(feature: str):
@@ -206,11 +247,12 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
                     method=dash.db.manifest.get("map"))
 
     @app.get("/inspect", response_class=HTMLResponse)
-    def inspect(prompt: str = "", features: str = "", chat: str = ""):
-        ctx: dict[str, Any] = {"prompt": prompt, "features_arg": features, "chat": bool(chat), "rows": None}
+    def inspect(prompt: str = "", features: str = "", chat: str = "", keep_first: str = ""):
+        ctx: dict[str, Any] = {"prompt": prompt, "features_arg": features, "chat": bool(chat), "rows": None,
+                               "keep_first": bool(keep_first)}
         if prompt:
             dash.need_model()
-            ctx["rows"] = inspect_rows(prompt, _features(features, dash.db), bool(chat))
+            ctx["rows"] = inspect_rows(prompt, _features(features, dash.db), bool(chat), bool(keep_first))
         return page("inspect.html", **ctx)
 
     @app.get("/steer", response_class=HTMLResponse)
@@ -223,7 +265,7 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         form = await _form(request)
         prompt = str(form.get("prompt", ""))
         f = dash.db.check_feature(_int(form.get("feature"), "feature"))
-        value = _float(form.get("value"), "clamp value", 5.0)
+        value = clamp_value(form.get("value"))
         n_new = _int(form.get("max_new_tokens"), "max_new_tokens", 40, 1, 256)
         chat = bool(form.get("chat"))
         if not prompt.strip():
@@ -254,11 +296,12 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         return JSONResponse(_jsonable(dash.db.map_points()))
 
     @app.get("/api/inspect")
-    def api_inspect(prompt: str, features: str = "", chat: str = ""):
+    def api_inspect(prompt: str, features: str = "", chat: str = "", keep_first: str = ""):
         dash.need_model()
-        return JSONResponse(_jsonable(dash.search.per_token(prompt, _features(features, dash.db) or
-                                                            [h.feature for h in dash.search.active(prompt, k=8)],
-                                                            bool(chat))))
+        kw = _sink_options(bool(keep_first))
+        feats = _features(features, dash.db) or [h.feature for h in dash.search.active(
+            prompt, k=8, chat=bool(chat), max_density=INSPECT_MAX_DENSITY, **kw)]
+        return JSONResponse(_jsonable(dash.search.per_token(prompt, feats, bool(chat), **kw)))
 
     @app.get("/healthz")
     def healthz():
@@ -269,10 +312,14 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         return Response(status_code=204)
 
     # ---- helpers using the dashboard state --------------------------------------------------------------
+    def feature_extras(f: int) -> dict:
+        return {"analysis_notes": analyses.notes_for(dash.db, f),
+                "cross_saes": dash.cross.neighbours(f) if dash.cross is not None else []}
+
     def search_context(q, prompt, negatives, mode, require_all, side, k, max_density="", skip_first="") -> dict:
         md = _float(max_density, "max density", -1.0)
         md = None if md < 0 else md
-        skip = _int(skip_first, "skip_first", 0, 0, 64)
+        skip = _int(skip_first, "skip_first", 1, 0, 64)
         ctx: dict[str, Any] = {"q": q, "prompt": prompt, "negatives": negatives, "mode": mode,
                                "require_all": require_all, "side": side, "k": k, "max_density": max_density,
                                "skip_first": skip,
@@ -291,23 +338,31 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         if prompt.strip():
             dash.need_model()
             negs = [n for n in negatives.splitlines() if n.strip()]
+            sink = 10.0 if skip else 0.0  # "ignore the first 0 tokens" keeps the attention sinks too
             positives = [p for p in prompt.split("\n---\n") if p.strip()]
-            with dash.lock:
+            for p in positives + negs:
+                check_prompt(dash.lm, p)
+            with model_turn(dash.lock):
                 if len(positives) == 1 and not negs:
-                    hits = dash.search.active(positives[0], mode=mode, k=k, max_density=md, skip_first=skip)
+                    hits = dash.search.active(positives[0], mode=mode, k=k, max_density=md, skip_first=skip,
+                                              sink_ratio=sink)
                 else:
                     hits = dash.search.contrast(positives, negs, mode=mode, require_all=require_all or
-                                                len(positives) > 1, k=k, max_density=md, skip_first=skip)
+                                                len(positives) > 1, k=k, max_density=md, skip_first=skip,
+                                                sink_ratio=sink)
             ctx["prompt_hits"] = [h.to_dict() for h in hits]
             for h in ctx["prompt_hits"]:
                 h["token"] = None if h["token"] is None else token_spans([h["token"]], None, 1)[0]["text"]
         return ctx
 
-    def inspect_rows(prompt: str, feats: list[int], chat: bool) -> list[dict]:
-        with dash.lock:
-            if not feats:
-                feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat)]
-            out = dash.search.per_token(prompt, feats, chat)
+    def inspect_rows(prompt: str, feats: list[int], chat: bool, keep_first: bool = False) -> list[dict]:
+        kw = _sink_options(keep_first)
+        check_prompt(dash.lm, prompt)
+        with model_turn(dash.lock):
+            if not feats:  # the 8 most active, leaving out near-always-on features (they top every prompt)
+                feats = [h.feature for h in dash.search.active(prompt, k=8, chat=chat, max_density=INSPECT_MAX_DENSITY,
+                                                               **kw)]
+            out = dash.search.per_token(prompt, feats, chat, **kw)
         meta = {r["feature"]: r for r in dash.db.list_features(ids=feats, limit=len(feats))} if feats else {}
         rows = []
         for j, f in enumerate(feats):
@@ -327,12 +382,19 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
         if ma <= 0:
             raise DashboardError(f"feature {f} never fired on the indexed tokens, so it has no max activation "
                                  f"to scale the clamp by")
-        with dash.lock:
+        check_prompt(dash.lm, prompt)
+        with model_turn(dash.lock):
             plain, steered = dash.steerer.compare(prompt, [clamp(f, value)], max_new_tokens=n_new, chat=chat)
         return {"plain": plain, "steered": steered, "feature": f, "value": value, "absolute": value * ma,
                 "chat": chat}
 
     return app
+
+
+def _sink_options(keep_first: bool) -> dict:
+    """Search options for the inspector's "keep the first token" box: by default the first token and
+    attention sinks are left out of rankings (they swamp them), ticked they count like any token."""
+    return {"skip_first": 0, "sink_ratio": 0.0} if keep_first else {"skip_first": 1, "sink_ratio": 10.0}
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -374,11 +436,12 @@ def _jsonable(o):
 
 
 def serve(db, host: str = "127.0.0.1", port: int = 8000, lm=None, sae=None, llm: Any = None,
-          allow_mismatch: bool = False, log_level: str = "warning") -> None:
+          allow_mismatch: bool = False, log_level: str = "warning",
+          compare: list[tuple[str, Any, Any]] | None = None) -> None:
     """Run the dashboard (blocking)."""
     import uvicorn
 
-    app = create_app(db, lm=lm, sae=sae, llm=llm, allow_mismatch=allow_mismatch)
+    app = create_app(db, lm=lm, sae=sae, llm=llm, allow_mismatch=allow_mismatch, compare=compare)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
