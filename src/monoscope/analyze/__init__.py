@@ -10,6 +10,13 @@ decoder neighbours in wider SAEs), `completeness` (does a feature exist for each
 vs its frequency), `safety` (the synthetic-document features of a model organism's SAE). Each returns a
 result dict that `common.save_result` writes as JSON + a plot; see `common` for the layout.
 """
-from .common import AnalysisError, Workbench, load_results, open_workbench, save_result
+from ..lazy import attach
 
-__all__ = ["AnalysisError", "Workbench", "load_results", "open_workbench", "save_result"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "AnalysisError": "common",
+    "Workbench": "common",
+    "load_results": "common",
+    "open_workbench": "common",
+    "save_result": "common",
+    "run_concept_steering": "steering",
+})

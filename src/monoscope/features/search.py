@@ -89,7 +89,7 @@ class FeatureSearch:
         whose residual norm is over the database's sink threshold (or `sink_ratio` × the prompt's median
         norm without a database; 0 keeps them). A prompt longer than the model's context (or `max_tokens`)
         is refused, not cut."""
-        from ..steer.splice import check_length, excluded_positions
+        from ..models.positions import check_length, excluded_positions
 
         ids = self.tokenize(prompt, chat)
         if not ids:

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
     def attribute(prompt: str = typer.Argument(...), good: str = typer.Option(..., help="token whose logit goes up"),
                   bad: str = typer.Option(..., help="token whose logit goes down"),
                   sae: str = typer.Option(..., help="SAE: a directory in any layout, saelens:RELEASE/SAE_ID or "
-                                                    "hf:ORG/REPO[/PATH]"),
+                                                    "hf:ORG/REPO (or hf:ORG/REPO/PATH)"),
                   model: str = typer.Option(None, help=MODEL_HELP), hook: str = typer.Option(None, help=HOOK_HELP),
                   features: Path = typer.Option(None, help="the SAE's feature database, for feature text "
                                                            "(default: found beside the SAE)"),
