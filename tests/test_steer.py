@@ -29,6 +29,17 @@ def test_splice_without_intervention_is_exact(steerer, tiny_lm):
     assert torch.equal(steerer.logits(ids, [clamp(3, 0.0, positions=[])]), plain.float())
 
 
+def test_generation_progress_bar_counts_new_tokens(steerer, capsys):
+    """The `monoscope steer` progress bar ticks once per generated token (not the prompt) and leaves the
+    output unchanged. Breaks if the streamer counts the prompt as a token or is never called."""
+    quiet = steerer.generate("In the beginning", chat=False, max_new_tokens=8)
+    capsys.readouterr()
+    shown = steerer.generate("In the beginning", chat=False, max_new_tokens=8, progress=True, desc="gen")
+    err = capsys.readouterr().err
+    assert shown == quiet
+    assert "gen: 100%" in err and "8/8" in err and "9/8" not in err
+
+
 def test_clamp_sets_activation_at_hook(steerer, tiny_lm):
     ids = _ids(tiny_lm)
     steerer.max_acts = torch.full((64,), 2.0)

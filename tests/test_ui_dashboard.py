@@ -208,12 +208,89 @@ def test_static_exports(env, tmp_path):
     html = p.read_text()
     _no_raw_injection(html)
     assert 'http-equiv="Content-Security-Policy"' in html and "/feature/" not in html
-    idx = export_summary_html(db, tmp_path / "site", limit=10)
+    idx = export_summary_html(db, tmp_path / "site", limit=10, progress=False)
     files = sorted(x.name for x in (tmp_path / "site").iterdir())
-    assert "index.html" in files and len(files) == 11
+    explained = {r["feature"] for r in db.query("SELECT feature FROM explanations WHERE explanation IS NOT NULL")}
+    top = {r["feature"] for r in db.list_features(order="density", limit=10, alive_only=True)}
+    assert "index.html" in files and len(files) == 1 + len(top | explained)
     _no_raw_injection(idx.read_text())
     for name in files:
         assert "href=\"/" not in (tmp_path / "site" / name).read_text()  # no links to a server
+
+
+def _dangling_links(site) -> list[str]:
+    """Every href in every HTML file under `site` that does not resolve: a missing file, a missing `#id` in
+    its target, or anything that is not a relative link inside the export (a server path, a URL)."""
+    from html.parser import HTMLParser
+    from urllib.parse import urlsplit
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.hrefs, self.ids = [], set()
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if a.get("id"):
+                self.ids.add(a["id"])
+            if tag == "a" and a.get("name"):
+                self.ids.add(a["name"])
+            if "href" in a:
+                self.hrefs.append(a["href"] or "")
+
+    parsed = {}
+    for path in sorted(site.glob("*.html")):
+        p = Links()
+        p.feed(path.read_text())
+        parsed[path.name] = p
+    bad = []
+    for name, p in parsed.items():
+        for href in p.hrefs:
+            u = urlsplit(href)
+            if u.scheme or u.netloc or u.path.startswith("/") or u.query:
+                bad.append(f"{name}: {href} (leaves the export)")
+                continue
+            target = u.path or name
+            if target not in parsed:
+                bad.append(f"{name}: {href} (no file {target})")
+            elif u.fragment and u.fragment not in parsed[target].ids:
+                bad.append(f"{name}: {href} (no #{u.fragment} in {target})")
+    return bad
+
+
+@pytest.mark.parametrize("pages", ["listed", "none", "all"])
+def test_static_export_has_no_dangling_links(env, tmp_path, pages):
+    """Every href/anchor in every exported file resolves, and every explained feature has a page (or, with
+    pages="none", a row in the table) even with a limit far below the number explained. Breaks if the map
+    or neighbour links point at features that were not exported (the old top-`limit`-only export left map
+    circles and neighbours linking to missing `#feature-N` anchors), if explained features are cut by the
+    limit, or if a single-page export links to pages it did not write."""
+    from monoscope.ui import export_feature_html, export_summary_html
+
+    lm, sae, db = env
+    site = tmp_path / "site"
+    idx = export_summary_html(db, site, pages=pages, limit=3, progress=False)
+    html = idx.read_text()
+    n_links = sum(len(_links_in(p.read_text())) for p in site.glob("*.html"))
+    assert n_links > 20, "the export should link features (table, map, neighbours)"
+    assert _dangling_links(site) == []
+    explained = {r["feature"] for r in db.query("SELECT feature FROM explanations WHERE explanation IS NOT NULL")}
+    assert len(explained) > 3
+    for f in explained:
+        if pages == "none":
+            assert f'id="feature-{f}"' in html
+        else:
+            assert (site / f"feature_{f}.html").exists(), f"explained feature {f} has no page"
+    if pages == "all":
+        alive = {r["feature"] for r in db.query("SELECT feature FROM features WHERE alive")}
+        assert {f"feature_{f}.html" for f in alive} <= {p.name for p in site.glob("feature_*.html")}
+    one = tmp_path / "one"
+    export_feature_html(db, sorted(explained)[0], one / "feature.html")
+    assert _dangling_links(one) == []
+
+
+def _links_in(html: str) -> list[str]:
+    return re.findall(r'href="([^"]*)"', html)
 
 
 def test_analyses_pages_feature_notes_and_cross_sae(env, tmp_path):

@@ -921,14 +921,28 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
                                                        metadata={"sae": sae_fingerprint(sae), "hook": hook}))
     files[MAX_ACTS] = sha256_file(out / MAX_ACTS)
 
+    # post-processing steps after the streaming pass: one bar, one tick per step (the examples step
+    # also ticks per feature chunk), so a long map or neighbour search is visible
+    n_chunks = -(-n // chunk_features)
+    bar = tqdm(total=7 + n_chunks + (other_sae is not None), desc=f"index post-processing {hook}", unit="step",
+               disable=not progress)
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name, refresh=False)
+        bar.update(1)
+
     # logit effects, neighbours, map
     vocab = vocab_strings(lm.tokenizer, lm.model.get_output_embeddings().weight.shape[0])
     ti, tv, bi, bv, logit_method = logit_effects(W_dec, lm, cfg.n_logits, cfg.logit_norm)
+    step("logit effects")
     nb_ids, nb_cos = decoder_neighbours(W_dec, cfg.n_neighbours)
+    step("neighbours")
     cross = None
     if other_sae is not None:
         cross = decoder_neighbours(W_dec, cfg.n_neighbours, other=other_sae.W_dec)
+        step("cross-SAE neighbours")
     coords, map_method = feature_map(W_dec, alive, cfg.map_method, cfg.seed, cfg.map_min_umap)
+    step("map")
 
     # quantiles of each feature's activation distribution, from the exact fine histogram (bin upper edges)
     hist = st["hist"].numpy()
@@ -957,6 +971,7 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
             tn_feat.append(tbl.column("feature").to_numpy()[top])
             tn_next.append(tbl.column("next_token").to_numpy()[top])
             tn_peak.append(tbl.column("peak_token").to_numpy()[top])
+            step(f"examples {hi}/{n}")
     finally:
         writer.close()
     os.replace(tmp, ex_path)
@@ -980,6 +995,7 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
         split = np.searchsorted(tfm[o], np.arange(n + 1))
         top_next = [tnm[o][split[i]:split[i + 1]] for i in range(n)]
     consistency = logit_consistency(top_next, ti, alive, cfg.seed, cfg.n_logits, top_peak=top_peak)
+    step("logit consistency")
 
     columns: dict[str, Any] = {
         "feature": np.arange(n, dtype=np.int32), "alive": alive, "density": density.astype(np.float64),
@@ -999,6 +1015,7 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
     files["features.parquet"] = _write_parquet(pa.table(columns), out / "features.parquet", row_group_size=16384)
     files["vocab.parquet"] = _write_parquet(pa.table({"id": np.arange(len(vocab), dtype=np.int32),
                                                       "text": vocab}), out / "vocab.parquet")
+    step("features table")
 
     # background windows for detection scoring
     plan = _background_plan(store, cfg)
@@ -1015,6 +1032,7 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
         files["background_acts.parquet"] = _write_parquet(pa.table({
             "window": ids.astype(np.int32), "feature": fts.astype(np.int32), "act": vls.astype(np.float32)}),
             out / "background_acts.parquet")
+    step("background windows")
 
     m = store.manifest
     manifest = {
@@ -1046,6 +1064,8 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
     if provenance:
         manifest.update(provenance)
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1, default=_json_default))
+    step("manifest")
+    bar.close()
     return manifest
 
 

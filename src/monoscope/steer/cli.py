@@ -58,14 +58,16 @@ def register(app: typer.Typer) -> None:
               features: Path = typer.Option(None, help="feature database (gives the max-activation unit)"),
               max_new_tokens: int = typer.Option(48), chat: bool = typer.Option(True),
               temperature: float = typer.Option(0.0), seed: int = typer.Option(0),
-              device: str = typer.Option("cpu")) -> None:
+              device: str = typer.Option("cpu"),
+              progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars for generation")
+              ) -> None:
         """Generate with features clamped (error term kept), beside the unsteered output."""
         from .interventions import clamp as make_clamp
 
         st = _steerer(model, sae, features, device, hook)
         edits = [make_clamp(f, v) for f, v in _parse_clamps(clamp)]
         plain, steered = st.compare(prompt, edits, max_new_tokens=max_new_tokens, chat=chat,
-                                    temperature=temperature, seed=seed)
+                                    temperature=temperature, seed=seed, progress=progress)
         t = Table(show_lines=True)
         t.add_column("unsteered")
         t.add_column("steered: " + ", ".join(clamp))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
+from tqdm.auto import tqdm
+from transformers.generation.streamers import BaseStreamer
 
 from ..models import LoadedModel
 from .interventions import DirectionAdd, EditPlan, FeatureDictionary, Intervention
@@ -80,8 +82,9 @@ class Steerer:
     def generate(self, prompt: str | list[dict], edits: Sequence[Intervention] = (),
                  adds: Sequence[DirectionAdd] = (), max_new_tokens: int = 48, chat: bool = True,
                  system: str | None = None, prefill: str | None = None, temperature: float = 0.0,
-                 seed: int = 0, n: int = 1) -> list[str]:
-        """Continuations of one prompt (greedy at temperature 0), with the edits on every new token too."""
+                 seed: int = 0, n: int = 1, progress: bool = False, desc: str = "generate") -> list[str]:
+        """Continuations of one prompt (greedy at temperature 0), with the edits on every new token too.
+        `progress` shows a bar of new tokens (off by default: the dashboard and tests call this)."""
         ids = self.encode_prompt(prompt, chat, system, prefill).to(self.lm.device)
         self.check_length(ids, max_new_tokens)
         ids = ids.repeat(n, 1)
@@ -90,9 +93,11 @@ class Steerer:
                       pad_token_id=self.lm.tokenizer.pad_token_id or self.lm.tokenizer.eos_token_id)
         if temperature > 0:
             kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
-        with torch.no_grad(), self.intervene(edits, adds) as plan:
+        with torch.no_grad(), self.intervene(edits, adds) as plan, \
+                tqdm(total=max_new_tokens, desc=desc, unit="tok", disable=not progress) as bar:
             plan.reset()
-            out = self.lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+            out = self.lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                         streamer=_TokenBar(bar) if progress else None, **kwargs)
         return [(prefill or "") + self.lm.tokenizer.decode(o[ids.shape[1]:], skip_special_tokens=True)
                 for o in out]
 
@@ -132,4 +137,20 @@ class Steerer:
     def compare(self, prompt: str, edits: Sequence[Intervention] = (), adds: Sequence[DirectionAdd] = (),
                 **kw) -> tuple[str, str]:
         """(unsteered, steered) generations side by side, same seed and settings."""
-        return self.generate(prompt, **kw)[0], self.generate(prompt, edits, adds, **kw)[0]
+        return (self.generate(prompt, desc="unsteered", **kw)[0],
+                self.generate(prompt, edits, adds, desc="steered", **kw)[0])
+
+
+class _TokenBar(BaseStreamer):
+    """A `generate` streamer that ticks a progress bar once per decoding step (the first put is the prompt)."""
+
+    def __init__(self, bar):
+        self.bar, self.prompt_seen = bar, False
+
+    def put(self, value) -> None:
+        if self.prompt_seen:
+            self.bar.update(1)
+        self.prompt_seen = True
+
+    def end(self) -> None:
+        self.bar.refresh()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request  # module level: endpoint annotations are resolved from module globals
+from tqdm.auto import tqdm
 
 from .limits import BusyError, check_prompt, clamp_value, limits_line, model_turn
 from .render import (CSP, STATIC, density_svg, environment, example_view, feature_context, fmt_num, map_svg,
@@ -413,12 +414,17 @@ async def _form(request: Request) -> dict[str, str]:
 def summary_context(db, order: str = "density", offset: int = 0, limit: int = 100) -> dict:
     s = db.summary()
     m = db.manifest
-    rows = db.list_features(order=order, limit=limit, offset=offset, alive_only=order != "feature")
-    for r in rows:
-        r["logits"] = ", ".join(t.strip() or repr(t) for t in db.token_text((r["top_logit_ids"] or [])[:5]))
+    rows = _table_rows(db, db.list_features(order=order, limit=limit, offset=offset, alive_only=order != "feature"))
     lc = m.get("logit_consistency") or {}
     return {"s": s, "m": m, "rows": rows, "order": order, "offset": offset, "limit": limit,
             "density": density_svg(s["density_hist"], s["density_edges"]), "lc": lc}
+
+
+def _table_rows(db, rows: list[dict]) -> list[dict]:
+    """Feature-table rows with the top promoted tokens as one short string."""
+    for r in rows:
+        r["logits"] = ", ".join(t.strip() or repr(t) for t in db.token_text((r["top_logit_ids"] or [])[:5]))
+    return rows
 
 
 def _jsonable(o):
@@ -446,13 +452,14 @@ def serve(db, host: str = "127.0.0.1", port: int = 8000, lm=None, sae=None, llm:
 
 
 def export_feature_html(db, feature: int, path: str | Path) -> Path:
-    """One self-contained HTML file for a feature page (CSS inline, plot embedded, no links to a server)."""
+    """One self-contained HTML file for a feature page (CSS inline, plot embedded, no links to a server).
+    No other page is written beside it, so neighbours and the summary are shown without links."""
     from ..features import FeatureDB
 
     db = db if isinstance(db, FeatureDB) else FeatureDB(db)
     f = db.check_feature(feature)
     env = environment()
-    html = env.get_template("feature.html").render(**_static_ctx(db, lambda i: f"feature_{int(i)}.html"),
+    html = env.get_template("feature.html").render(**_static_ctx(db, lambda i: None, home=None),
                                                    **feature_context(db, f, static=True))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -461,10 +468,17 @@ def export_feature_html(db, feature: int, path: str | Path) -> Path:
 
 
 def export_summary_html(db, out_dir: str | Path, pages: str = "listed", limit: int = 500,
-                        order: str = "density") -> Path:
+                        order: str = "density", progress: bool = True) -> Path:
     """A static summary of a whole SAE (`index.html`: stats, density histogram, map, feature table) plus
     feature pages: `pages="listed"` for the features in the table, `"all"` for every alive feature,
-    `"none"` for none. Open `out_dir/index.html` in a browser; no server needed."""
+    `"none"` for none. Open `out_dir/index.html` in a browser; no server needed.
+
+    The table holds the top `limit` features by `order` plus every explained feature (an explanation is
+    what a reader comes for, so it is never cut by the limit). Links are rendered only to what was
+    written: a feature page if one was exported, else its row in the index table, else no link (plain
+    `#id`). We do not export the closure of linked features instead: neighbour links chain through the
+    whole SAE and the map links every alive feature, so the closure is `pages="all"` in all but name;
+    a bounded export with only live links is the useful default, and `pages="all"` links everything."""
     from ..features import FeatureDB
 
     db = db if isinstance(db, FeatureDB) else FeatureDB(db)
@@ -473,25 +487,39 @@ def export_summary_html(db, out_dir: str | Path, pages: str = "listed", limit: i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
-    if pages == "all":
-        ids = [r["feature"] for r in db.query("SELECT feature FROM features WHERE alive ORDER BY feature")]
-    else:
-        ids = [r["feature"] for r in db.list_features(order=order, limit=limit, alive_only=True)]
-    exported = set(ids) if pages != "none" else set()
-    url = (lambda i: f"feature_{int(i)}.html" if int(i) in exported else f"#feature-{int(i)}")
     ctx = summary_context(db, order, 0, limit)
-    html = env.get_template("index.html").render(**_static_ctx(db, url), **ctx,
+    listed = {r["feature"] for r in ctx["rows"]}
+    explained = [r["feature"] for r in db.query("SELECT feature FROM explanations WHERE explanation IS NOT NULL")]
+    extra = sorted(set(explained) - listed)
+    if extra:
+        ctx["rows"] += _table_rows(db, db.list_features(order=order, limit=len(extra), ids=extra))
+    in_table = {r["feature"] for r in ctx["rows"]}
+    if pages == "all":
+        exported = {r["feature"] for r in db.query("SELECT feature FROM features WHERE alive")} | in_table
+    else:
+        exported = in_table if pages == "listed" else set()
+
+    def url_from(prefix: str):
+        def url(i) -> str | None:
+            i = int(i)
+            if i in exported:
+                return f"feature_{i}.html"
+            return f"{prefix}#feature-{i}" if i in in_table else None
+        return url
+
+    html = env.get_template("index.html").render(**_static_ctx(db, url_from("")), **ctx,
                                                  map=map_svg(db.map_points(), width=700, height=480))
     (out / "index.html").write_text(html)
-    for i in sorted(exported):
-        fh = env.get_template("feature.html").render(**_static_ctx(db, url), **feature_context(db, i, static=True))
+    page_ctx = _static_ctx(db, url_from("index.html"))
+    for i in tqdm(sorted(exported), desc="export-html", unit="page", disable=not progress):
+        fh = env.get_template("feature.html").render(**page_ctx, **feature_context(db, i, static=True))
         (out / f"feature_{i}.html").write_text(fh)
     return out / "index.html"
 
 
-def _static_ctx(db, url) -> dict:
+def _static_ctx(db, url, home: str | None = "index.html") -> dict:
     m = db.manifest
-    return {"static": True, "has_model": False, "has_llm": False, "csp": CSP,
+    return {"static": True, "home": home, "has_model": False, "has_llm": False, "csp": CSP,
             "title_sae": f"{m['sae'].get('n_latents')} features · {m.get('hook')} · {m['model']['name']}",
             "css": (STATIC / "style.css").read_text(), "url": url}
 

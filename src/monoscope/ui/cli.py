@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., help="output directory (or .html file with --feature)"),
         feature: int = typer.Option(None, help="export only this feature's page"),
         pages: str = typer.Option("listed", help="feature pages with the summary: listed, all or none"),
-        limit: int = typer.Option(500, help="features listed in the summary table"),
+        limit: int = typer.Option(500, help="features listed in the summary table (explained features are always added)"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
         """Write static HTML: one feature page, or a whole-SAE summary with feature pages."""
         from ..features.index import FeatureDBError
@@ -84,7 +85,7 @@ def register(app: typer.Typer) -> None:
                 path = out if out.suffix == ".html" else out / f"feature_{feature}.html"
                 p = export_feature_html(db, feature, path)
             else:
-                p = export_summary_html(db, out, pages=pages, limit=limit)
+                p = export_summary_html(db, out, pages=pages, limit=limit, progress=progress)
         except (FeatureDBError, ValueError) as e:
             fail(e)
         console.print(f"wrote {p}")
