@@ -95,7 +95,7 @@ class ConceptScorer:
 
     def __init__(self, concepts: Sequence[Concept], generic: Sequence[str], n_references: int = 40,
                  seed: int = 0, encoder=None):
-        from ..models.embed import SentenceEncoder
+        from ..models.sentence import SentenceEncoder
 
         self.enc = encoder or SentenceEncoder()
         self.names = [c.name for c in concepts] + ["generic"]

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 from ..errors import UserError
-from ..models.embed import SentenceEncoder  # noqa: F401  (moved to models; still importable from here)
+from ..models.sentence import SentenceEncoder  # noqa: F401  (moved to models; still importable from here)
 
 
 class DataToolError(UserError):

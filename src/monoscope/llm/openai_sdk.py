@@ -123,11 +123,11 @@ class OpenAIBackend(ChatBackend):
         named, extra = split_body(self.client.completions.create, body)
         return self._call(self.client.completions.create, **named, extra_body=extra or None)
 
-    # ---- chat --------------------------------------------------------------------------------------------
-    def _chat_body(self, messages: list[Message], *, max_tokens: int, temperature: float, stop: list[str],
-                   seed: int | None, n: int, top_p: float, prefill: str | None) -> dict[str, Any]:
-        msgs = [message_to_openai(m) for m in messages]
-        body: dict[str, Any] = {"model": self.model, "messages": msgs, "max_tokens": max_tokens,
+    def _sampling_body(self, *, max_tokens: int, temperature: float, stop: list[str], seed: int | None, n: int,
+                       top_p: float, **payload: Any) -> dict[str, Any]:
+        """The request body both endpoints share: model, payload (messages or prompt), sampling settings; the
+        optional ones only when set, so servers that reject unknown or default fields accept it."""
+        body: dict[str, Any] = {"model": self.model, **payload, "max_tokens": max_tokens,
                                 "temperature": temperature, "n": n}
         if top_p != 1.0:
             body["top_p"] = top_p
@@ -135,6 +135,14 @@ class OpenAIBackend(ChatBackend):
             body["stop"] = stop
         if seed is not None:
             body["seed"] = int(seed)
+        return body
+
+    # ---- chat --------------------------------------------------------------------------------------------
+    def _chat_body(self, messages: list[Message], *, max_tokens: int, temperature: float, stop: list[str],
+                   seed: int | None, n: int, top_p: float, prefill: str | None) -> dict[str, Any]:
+        msgs = [message_to_openai(m) for m in messages]
+        body = self._sampling_body(max_tokens=max_tokens, temperature=temperature, stop=stop, seed=seed, n=n,
+                                   top_p=top_p, messages=msgs)
         if prefill:
             if self.prefill_mode == "none":
                 raise UnsupportedFeature(f"{self.name} was configured with prefill_mode='none'")
@@ -172,14 +180,8 @@ class OpenAIBackend(ChatBackend):
         return out[:n]
 
     def generate_completion(self, prompts, *, max_tokens, temperature, stop, seed, n, top_p=1.0):
-        body: dict[str, Any] = {"model": self.model, "prompt": list(prompts), "max_tokens": max_tokens,
-                                "temperature": temperature, "n": n}
-        if top_p != 1.0:
-            body["top_p"] = top_p
-        if stop:
-            body["stop"] = stop
-        if seed is not None:
-            body["seed"] = int(seed)
+        body = self._sampling_body(max_tokens=max_tokens, temperature=temperature, stop=stop, seed=seed, n=n,
+                                   top_p=top_p, prompt=list(prompts))
         body.update(self.extra_body)
         data = self._create_completion(body)
         choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))

