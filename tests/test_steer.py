@@ -157,3 +157,17 @@ def test_steer_and_attribute_take_model_and_hook_from_the_sae_cfg(tmp_path):
     r = CliRunner().invoke(app, ["attribute", "the cat", "--good", "a", "--bad", "the", "--sae",
                                  str(tmp_path / "sae"), "--top", "3"])
     assert r.exit_code == 0, (r.output, r.exception)
+
+
+def test_token_probability_shift_is_unsteered_then_steered(steerer):
+    """Catches a shift whose baseline is computed with the edits (or the steered side without them): with no
+    edit both sides equal (the splice is exact); with a clamp the steered side is the clamped probability."""
+    from monoscope.steer import token_probability, token_probability_shift
+
+    prompts, ids = ["In the beginning God created", "and the earth was"], [3, 5, 7, 11]
+    base, same = token_probability_shift(steerer, prompts, ids, chat=False)
+    assert base == pytest.approx(same, abs=1e-7) and 0 < base < 1
+    edit = [clamp(1, 50.0)]
+    base2, steered = token_probability_shift(steerer, prompts, ids, edit, chat=False)
+    assert base2 == pytest.approx(base) and steered == token_probability(steerer, prompts, ids, edit, chat=False)
+    assert steered != pytest.approx(base, abs=1e-9)

@@ -28,7 +28,7 @@ def _stage(title: str) -> None:
 def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40, n_controls: int = 3) -> list[dict]:
     """Features whose clamping should move next-token probability: the alive ones with the most
     consistent logit effects (their top logit tokens are what follows their top examples)."""
-    from .steer import clamp, token_probability_shift
+    from .steer import clamp, token_probability, token_probability_shift
 
     rows = fdb.query("""SELECT feature, top_logit_ids, density FROM features WHERE alive AND density > 1e-4
                         ORDER BY feature""")
@@ -53,9 +53,8 @@ def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40, n_con
     for r in out:
         others = rng.sample([a for a in alive if a != r["feature"]], min(n_controls, len(alive) - 1))
         r["control_features"] = others
-        r["p_random_feature"] = float(sum(token_probability_shift(steerer, NEUTRAL_PROMPTS, r["top_ids"],
-                                                                  [clamp(o, 5.0)])[1] for o in others)
-                                      / max(len(others), 1))
+        r["p_random_feature"] = float(sum(token_probability(steerer, NEUTRAL_PROMPTS, r["top_ids"], [clamp(o, 5.0)])
+                                          for o in others) / max(len(others), 1))
     return out
 
 

@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     'diff_of_means': 'probes',
     'fuzz': 'probes',
     'steering_effects': 'probes',
+    'token_probability': 'probes',
     'token_probability_shift': 'probes',
     'SpliceError': 'splice',
     'Steerer': 'splice',

@@ -87,14 +87,18 @@ def diff_of_means(steerer: Steerer, positive: Sequence[str], negative: Sequence[
     return mean_last(positive) - mean_last(negative)
 
 
+def token_probability(steerer: Steerer, prompts: Sequence[str], token_ids: Sequence[int],
+                      edits: Sequence[Intervention] = (), adds: Sequence[DirectionAdd] = (),
+                      chat: bool = True) -> float:
+    """Mean next-token probability mass on `token_ids` at the prompts' last position, under `edits`/`adds`."""
+    idx = torch.as_tensor(list(token_ids))
+    return float(np.mean([torch.softmax(steerer.logits(steerer.encode_prompt(p, chat=chat), edits, adds)[0, -1],
+                                        -1)[idx].sum().item() for p in prompts]))
+
+
 def token_probability_shift(steerer: Steerer, prompts: Sequence[str], token_ids: Sequence[int],
                             edits: Sequence[Intervention] = (), adds: Sequence[DirectionAdd] = (),
                             chat: bool = True) -> tuple[float, float]:
     """Mean next-token probability mass on `token_ids` (unsteered, steered) at the prompts' last position."""
-    idx = torch.as_tensor(list(token_ids))
-    base, steered = [], []
-    for p in prompts:
-        ids = steerer.encode_prompt(p, chat=chat)
-        base.append(torch.softmax(steerer.logits(ids)[0, -1], -1)[idx].sum().item())
-        steered.append(torch.softmax(steerer.logits(ids, edits, adds)[0, -1], -1)[idx].sum().item())
-    return float(np.mean(base)), float(np.mean(steered))
+    return (token_probability(steerer, prompts, token_ids, chat=chat),
+            token_probability(steerer, prompts, token_ids, edits, adds, chat=chat))
