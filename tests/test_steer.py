@@ -29,6 +29,19 @@ def test_splice_without_intervention_is_exact(steerer, tiny_lm):
     assert torch.equal(steerer.logits(ids, [clamp(3, 0.0, positions=[])]), plain.float())
 
 
+def test_generation_stops_at_its_time_limit_and_says_so(steerer, tiny_lm):
+    """With max_time=0 decoding stops after its first token and `stopped_by_time` is set; without a limit the
+    same call decodes all tokens and the flag is clear. Breaks if the deadline is ignored or never reported."""
+    full = steerer.generate("In the beginning", chat=False, max_new_tokens=12)
+    assert not steerer.stopped_by_time
+    cut = steerer.generate("In the beginning", chat=False, max_new_tokens=12, max_time=0.0)
+    assert steerer.stopped_by_time
+    n = lambda t: len(tiny_lm.tokenizer(t, add_special_tokens=False).input_ids)
+    assert n(cut[0]) < n(full[0]) and full[0].startswith(cut[0])
+    steerer.generate("In the beginning", chat=False, max_new_tokens=2, max_time=60.0)
+    assert not steerer.stopped_by_time
+
+
 def test_generation_progress_bar_counts_new_tokens(steerer, capsys):
     """The `monoscope steer` progress bar ticks once per generated token (not the prompt) and leaves the
     output unchanged. Breaks if the streamer counts the prompt as a token or is never called."""

@@ -34,6 +34,19 @@ def test_a_finite_clamp_in_range_steers(client):
     assert r.status_code == 200
 
 
+def test_a_steering_generation_is_cut_at_its_time_limit_and_the_page_says_so(client, monkeypatch):
+    """One steering request cannot hold the model indefinitely: decoding stops at the time limit (here 0 s,
+    so one token per side) and the page names the cut sides. Fails if max_time is not passed to generate or
+    the cut is not reported."""
+    import monoscope.ui.app as app_module
+
+    r = client.post("/steer", data={"prompt": "The bridge", "feature": "2", "value": "3", "max_new_tokens": "64"})
+    assert r.status_code == 200 and 'id="cut"' not in r.text
+    monkeypatch.setattr(app_module, "GENERATE_MAX_S", 0.0)
+    r = client.post("/steer", data={"prompt": "The bridge", "feature": "2", "value": "3", "max_new_tokens": "64"})
+    assert r.status_code == 200 and 'id="cut"' in r.text and "unsteered and steered" in r.text
+
+
 def test_one_prompt_cap_for_inspector_search_and_steering_shown_on_the_page(client):
     """A prompt over the cap is refused with its length on all three tools (search and the inspector used to
     cut it silently; steering had no cap)."""

@@ -12,6 +12,9 @@ from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
+import time
+
+from transformers.generation.stopping_criteria import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from ..models import LoadedModel
@@ -53,6 +56,7 @@ class Steerer:
         else:
             lm.hooked.parse(self.hook)
         self.max_acts = max_acts
+        self.stopped_by_time = False     # whether the last `generate` call stopped at its `max_time`
 
     def check_length(self, ids: torch.Tensor, extra: int = 0) -> None:
         check_length(self.lm, int(ids.shape[-1]), extra)
@@ -82,9 +86,12 @@ class Steerer:
     def generate(self, prompt: str | list[dict], edits: Sequence[Intervention] = (),
                  adds: Sequence[DirectionAdd] = (), max_new_tokens: int = 48, chat: bool = True,
                  system: str | None = None, prefill: str | None = None, temperature: float = 0.0,
-                 seed: int = 0, n: int = 1, progress: bool = False, desc: str = "generate") -> list[str]:
+                 seed: int = 0, n: int = 1, progress: bool = False, desc: str = "generate",
+                 max_time: float | None = None) -> list[str]:
         """Continuations of one prompt (greedy at temperature 0), with the edits on every new token too.
-        `progress` shows a bar of new tokens (off by default: the dashboard and tests call this)."""
+        `progress` shows a bar of new tokens (off by default: the dashboard and tests call this).
+        `max_time` (seconds) stops decoding once that much time has passed, so a server's request cannot hold
+        the model indefinitely; `self.stopped_by_time` then says the text was cut."""
         ids = self.encode_prompt(prompt, chat, system, prefill).to(self.lm.device)
         self.check_length(ids, max_new_tokens)
         ids = ids.repeat(n, 1)
@@ -93,11 +100,15 @@ class Steerer:
                       pad_token_id=self.lm.tokenizer.pad_token_id or self.lm.tokenizer.eos_token_id)
         if temperature > 0:
             kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+        deadline = _Deadline(max_time) if max_time is not None else None
+        if deadline is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([deadline])
         with torch.no_grad(), self.intervene(edits, adds) as plan, \
                 tqdm(total=max_new_tokens, desc=desc, unit="tok", disable=not progress) as bar:
             plan.reset()
             out = self.lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                                          streamer=_TokenBar(bar) if progress else None, **kwargs)
+        self.stopped_by_time = deadline is not None and deadline.hit
         return [(prefill or "") + self.lm.tokenizer.decode(o[ids.shape[1]:], skip_special_tokens=True)
                 for o in out]
 
@@ -139,6 +150,19 @@ class Steerer:
         """(unsteered, steered) generations side by side, same seed and settings."""
         return (self.generate(prompt, desc="unsteered", **kw)[0],
                 self.generate(prompt, edits, adds, desc="steered", **kw)[0])
+
+
+class _Deadline(StoppingCriteria):
+    """Stop decoding once `seconds` have passed since it was made, and remember that it did (transformers'
+    own `max_time` stops too but does not say so, and the caller must tell the user the text was cut)."""
+
+    def __init__(self, seconds: float):
+        self.end, self.hit = time.monotonic() + max(0.0, float(seconds)), False
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        done = time.monotonic() >= self.end
+        self.hit = self.hit or done
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 class _TokenBar(BaseStreamer):

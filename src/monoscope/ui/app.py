@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import Request  # module level: endpoint annotations are resolved from module globals
 from tqdm.auto import tqdm
 
-from .limits import BusyError, check_prompt, clamp_value, limits_line, model_turn
+from .limits import GENERATE_MAX_S, BusyError, check_prompt, clamp_value, limits_line, model_turn
 from .render import (CSP, STATIC, density_svg, environment, example_view, feature_context, fmt_num, map_svg,
                      token_spans)
 
@@ -384,10 +384,15 @@ def create_app(db, lm=None, sae=None, llm: Any = None, allow_mismatch: bool = Fa
             raise DashboardError(f"feature {f} never fired on the indexed tokens, so it has no max activation "
                                  f"to scale the clamp by")
         check_prompt(dash.lm, prompt)
+        st, cut = dash.steerer, []
         with model_turn(dash.lock):
-            plain, steered = dash.steerer.compare(prompt, [clamp(f, value)], max_new_tokens=n_new, chat=chat)
+            plain = st.generate(prompt, max_new_tokens=n_new, chat=chat, max_time=GENERATE_MAX_S)[0]
+            cut += ["unsteered"] if st.stopped_by_time else []
+            steered = st.generate(prompt, [clamp(f, value)], max_new_tokens=n_new, chat=chat,
+                                  max_time=GENERATE_MAX_S)[0]
+            cut += ["steered"] if st.stopped_by_time else []
         return {"plain": plain, "steered": steered, "feature": f, "value": value, "absolute": value * ma,
-                "chat": chat}
+                "chat": chat, "cut": cut, "max_s": GENERATE_MAX_S}
 
     return app
 

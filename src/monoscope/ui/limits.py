@@ -1,5 +1,6 @@
 """The dashboard's limits, in one place and said aloud on every page: how long a prompt may be (inspector,
-search and steering alike), the range a clamp may take, and how long a request waits for the model.
+search and steering alike), the range a clamp may take, how long a request waits for the model, and how long
+one steering generation may decode before it is cut (and marked as cut).
 
 A prompt over the cap is refused with its length (it used to be cut to 1,024 tokens without a word, and
 steering had no cap at all: a 10k-token prompt held the model for over a minute); a clamp that is not a
@@ -12,6 +13,7 @@ import math
 MAX_PROMPT_TOKENS = 1024          # the length the search and inspector encode at most
 CLAMP_RANGE = (-100.0, 100.0)     # clamp values, in units of the feature's max activation
 MODEL_WAIT_S = 30.0               # how long a request waits for the model while another one runs
+GENERATE_MAX_S = 20.0             # how long one steering generation (each of its two sides) may decode
 
 
 class LimitError(ValueError):
@@ -26,7 +28,7 @@ def limits_line() -> str:
     lo, hi = CLAMP_RANGE
     return (f"limits: prompts up to {MAX_PROMPT_TOKENS:,} tokens (inspector, search, steering); clamps in "
             f"[{lo:g}, {hi:g}] × the feature's max activation; a request waits at most {MODEL_WAIT_S:g} s for the "
-            f"model")
+            f"model; each steered or unsteered generation decodes for at most {GENERATE_MAX_S:g} s")
 
 
 def check_prompt(lm, prompt: str) -> None:
