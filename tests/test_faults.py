@@ -164,3 +164,77 @@ def test_a_flipped_byte_in_a_feature_database_is_found_when_it_is_opened(tiny_lm
     with pytest.raises(FeatureDBError, match="features.parquet: checksum mismatch"):
         FeatureDB(tmp_path / "db")
     shutil.rmtree(tmp_path / "db")
+
+
+INDEX = dict(progress=False, top_k=4, n_buckets=4, per_bucket=2, map_method="pca", batch_tokens=128,
+             checkpoint_seconds=0)
+
+
+def _db_files(root: Path) -> dict[str, bytes]:
+    """Every file of a feature database, the manifest without what records how the run went rather than what
+    it built (creation time, timings, the resumed pass's own token count)."""
+    files = _files(root)
+    man = json.loads(files.pop("manifest.json"))
+    man.pop("created")
+    man.pop("index_pass")
+    man["stats"].pop("postprocess_seconds")
+    return {**files, "manifest.json": json.dumps(man, sort_keys=True).encode()}
+
+
+@pytest.mark.parametrize("where", ["mid_checkpoint", "mid_write"])
+def test_kill_9_during_index_then_resume_equals_an_uninterrupted_index(tiny_lm, text_corpus, tmp_path, where):
+    """SIGKILL while the third shard's streaming checkpoint is being saved, or after two of the database's
+    parquet files are written (no manifest yet): the same call resumes from the last intact checkpoint and every
+    file equals an uninterrupted build's. Fails if a resumed pass folds a shard in twice, or a half-written
+    database is opened as complete."""
+    from tests.conftest import random_sae
+    from monoscope.features import build_feature_db
+    from monoscope.features.db import FeatureDB
+    from monoscope.features.index import FeatureDBError
+    from monoscope.sae import save_sae
+    from monoscope.store import harvest
+
+    store = harvest(tiny_lm, tmp_path / "s", corpus=str(text_corpus), **HARVEST).store
+    save_sae(random_sae(store.d_model, 24, "resid_post.1", model=store.manifest.config.model, bias=-0.05),
+             tmp_path / "sae")
+    ref = build_feature_db(tmp_path / "sae", store, tmp_path / "ref", lm=tiny_lm, **INDEX)
+    trigger = {"mid_checkpoint": """
+        real = I.atomic_torch_save
+        calls = []
+        def save(obj, path):
+            calls.append(path)
+            if len(calls) == 3:
+                open(str(path) + ".partial", "wb").write(b"half a checkpoint")
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(obj, path)
+        I.atomic_torch_save = save
+        """, "mid_write": """
+        real = I._write_parquet
+        calls = []
+        def write(*a, **k):
+            out = real(*a, **k)
+            calls.append(1)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return out
+        I._write_parquet = write
+        """}[where]
+    _run_killed(f"""
+        import os, signal, importlib
+        from tests.conftest import make_tokenizer, make_tiny_llama
+        from monoscope.models import from_model
+        from monoscope.features import build_feature_db
+        I = importlib.import_module("monoscope.features.index")
+        {textwrap.indent(textwrap.dedent(trigger), ' ' * 8).strip()}
+        tok = make_tokenizer()
+        lm = from_model(make_tiny_llama(len(tok)), tok, name="tiny-llama")
+        build_feature_db({str(tmp_path / 'sae')!r}, {str(tmp_path / 's')!r}, {str(tmp_path / 'db')!r}, lm=lm,
+                         **{INDEX!r})
+        """, tmp_path)
+    assert (tmp_path / "db" / "index_state.pt").exists() and not (tmp_path / "db" / "manifest.json").exists()
+    with pytest.raises(FeatureDBError):
+        FeatureDB(tmp_path / "db")
+    resumed = build_feature_db(tmp_path / "sae", store, tmp_path / "db", lm=tiny_lm, **INDEX)
+    assert not (tmp_path / "db" / "index_state.pt").exists()
+    (tmp_path / "db" / "index_state.pt.partial").unlink(missing_ok=True)
+    assert _db_files(resumed.path) == _db_files(ref.path)

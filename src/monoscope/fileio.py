@@ -64,3 +64,38 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+
+def sort_safetensors_header(path: str | os.PathLike) -> None:
+    """Rewrite a safetensors file's JSON header in place with its keys sorted.
+
+    safetensors writes `__metadata__` from a hash map, so two saves of the same tensors and metadata (two
+    processes, or two calls) can differ in their header bytes, and a rebuilt artifact's checksum changes though
+    nothing in it did. The tensors' offsets do not depend on key order, so the sorted header is padded with
+    spaces (as the format allows) to the original length and written over the old one: no tensor data is
+    read or copied, whatever the file's size.
+    """
+    import json
+    import struct
+
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.dumps(json.loads(f.read(n)), sort_keys=True, separators=(",", ":")).encode()
+        if len(header) > n:              # cannot happen for safetensors' compact JSON; leave the file as it is
+            return
+        f.seek(8)
+        f.write(header + b" " * (n - len(header)))
+
+
+def atomic_save_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Write tensors as a safetensors file atomically and byte-reproducibly (see `sort_safetensors_header`)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+
+    def write(tmp: str) -> None:
+        save_file(tensors, tmp, metadata=metadata)
+        sort_safetensors_header(tmp)
+
+    atomic_write(path, write)

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..fileio import atomic_torch_save, atomic_write, atomic_write_text, sha256_file
+from ..fileio import atomic_save_safetensors, atomic_torch_save, atomic_write, atomic_write_text, sha256_file
 from ..errors import UserError
 
 FORMAT_VERSION = 1
@@ -895,7 +895,6 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
                    other_sae=None, provenance: dict | None = None, progress: bool = True,
                    chunk_features: int = 16384) -> dict[str, Any]:
     import pyarrow as pa
-    from safetensors.torch import save_file
 
     from .. import __version__
 
@@ -917,8 +916,8 @@ def write_database(out: Path, state: IndexState, sae, store, lm, hook: str, cfg:
     dec_norm = W_dec.norm(dim=1).numpy()
 
     # max activations for the steerer (units of clamp values)
-    atomic_write(out / MAX_ACTS, lambda tmp: save_file({"max_acts": torch.from_numpy(max_act.copy())}, tmp,
-                                                       metadata={"sae": sae_fingerprint(sae), "hook": hook}))
+    atomic_save_safetensors(out / MAX_ACTS, {"max_acts": torch.from_numpy(max_act.copy())},
+                            metadata={"sae": sae_fingerprint(sae), "hook": hook})
     files[MAX_ACTS] = sha256_file(out / MAX_ACTS)
 
     # post-processing steps after the streaming pass: one bar, one tick per step (the examples step

@@ -38,9 +38,9 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_save_safetensors, atomic_write, atomic_write_text
 from .config import SAEConfig, SAEError
 from .hooknames import to_monoscope, to_transformerlens
 
@@ -71,8 +71,7 @@ def known_layouts() -> str:
 # file helpers
 # ------------------------------------------------------------------------------------------------
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_save_safetensors(path, tensors, metadata)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
