@@ -298,3 +298,61 @@ def test_local_backend_is_uninformative_and_says_so(env):
     for r in recs:
         for s in ("detection", "fuzzing", "specificity"):
             assert r[s].get("uninformative") or r[s].get("insufficient"), r[s]
+
+
+def _records(db_path) -> dict[int, dict]:
+    """The explanation records of a database by feature (the last wins), without their creation time."""
+    out = {}
+    for line in (db_path / "explanations.jsonl").read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        r.pop("created")
+        out[r["feature"]] = r
+    return out
+
+
+def test_kill_9_during_explain_then_resume_equals_an_uninterrupted_run(env, tmp_path):
+    """SIGKILL while the third feature's record is half written: the same call keeps the two finished
+    features, explains the rest, and every record and judged sample equals an uninterrupted run's (the
+    resumed run draws controls from the whole requested set). Fails if the torn line swallows the next record,
+    a finished feature is judged again, or the remaining features get other controls than they would have."""
+    import shutil
+
+    from monoscope.features.db import FeatureDB
+    from monoscope.sae import save_sae
+    from tests.test_faults import _run_killed
+
+    lm, sae, store, db = env
+    save_sae(sae, tmp_path / "sae")
+    for name in ("ref", "db"):
+        shutil.copytree(db.path, tmp_path / name, ignore=shutil.ignore_patterns("explanations.jsonl",
+                                                                                 "specificity.jsonl", "plots"))
+    feats = _features(db)
+    kw = dict(cfg=CFG, progress=False, sae=str(tmp_path / "sae"), store=str(store.path))
+    explain(FeatureDB(tmp_path / "ref"), feats, backend=HonestJudge(), **kw)
+    _run_killed(f"""
+        import os, signal
+        from monoscope.features.db import FeatureDB
+        from monoscope.features.explain import explain
+        from tests.test_features_explain import CFG, HonestJudge
+        real, calls = FeatureDB.add_explanations, []
+        def add(self, records):
+            calls.append(1)
+            if len(calls) == 3:
+                with open(self.path / "explanations.jsonl", "a") as f:
+                    f.write('{{"feature": {feats[2]}, "explanation": "the wo')
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(self, records)
+        FeatureDB.add_explanations = add
+        explain(FeatureDB({str(tmp_path / 'db')!r}), {feats!r}, backend=HonestJudge(), cfg=CFG, progress=False,
+                sae={str(tmp_path / 'sae')!r}, store={str(store.path)!r})
+        """, tmp_path)
+    assert sorted(_records(tmp_path / "db")) == sorted(feats[:2])
+    judge = HonestJudge()
+    resumed = explain(FeatureDB(tmp_path / "db"), feats, backend=judge, **kw)
+    assert [r["feature"] for r in resumed] == feats[2:]
+    assert _records(tmp_path / "db") == _records(tmp_path / "ref")
+    spec = lambda p: sorted((p / "specificity.jsonl").read_text().splitlines())
+    assert spec(tmp_path / "db") == spec(tmp_path / "ref")

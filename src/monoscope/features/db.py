@@ -44,6 +44,12 @@ EXPLANATION_COLUMNS = {
 }
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 def flatten_scores(rec: dict) -> dict:
     """Columns of one explanation record: each scorer's nested record ({"score", "n", "ci", "control", ...}
     or {"uninformative"/"insufficient": true, "reason"}) becomes `<scorer>`, `<scorer>_n`, `<scorer>_ci`,
@@ -202,8 +208,14 @@ class FeatureDB:
             self._expl_mtime = mtime
 
     def add_explanations(self, records: Sequence[dict]) -> None:
-        """Append explanation/score records ({"feature": i, "explanation": ..., ...}); last one wins."""
-        with self._lock, open(self.path / EXPLANATIONS, "a") as f:
+        """Append explanation/score records ({"feature": i, "explanation": ..., ...}); last one wins.
+
+        A writer killed mid-line leaves a torn last line (skipped when read); the next append starts on a new
+        line, so the torn line does not swallow the first new record."""
+        p = self.path / EXPLANATIONS
+        with self._lock, open(p, "a") as f:
+            if f.tell() and not _ends_with_newline(p):
+                f.write("\n")
             for r in records:
                 self.check_feature(r["feature"])
                 f.write(json.dumps(r, default=str) + "\n")

@@ -303,10 +303,16 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
     if features is None:
         rng = random.Random(cfg.seed)
         features = sorted(rng.sample(alive, min(n_features, len(alive))))
-    features = [db.check_feature(f) for f in features]
+    requested = [db.check_feature(f) for f in features]
+    # A feature already explained is not explained again (unless `force`), but its saved explanation stays in
+    # the run: controls are drawn from the whole requested set, so a run resumed after a crash gives each
+    # remaining feature the control, and so the scores, that an uninterrupted run would have given it.
+    saved: dict[int, str] = {}
     if not force:
-        done = {r["feature"] for r in db.query("SELECT feature FROM explanations WHERE explanation IS NOT NULL")}
-        features = [f for f in features if f not in done]
+        saved = {int(r["feature"]): r["explanation"] for r in db.query(
+            "SELECT feature, explanation FROM explanations WHERE explanation IS NOT NULL")
+            if int(r["feature"]) in set(requested)}
+    features = [f for f in requested if f not in saved]
     if not features:
         return []
     dead = [f for f in features if f not in set(alive)]
@@ -316,10 +322,10 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
     sae, store = open_sae_and_store(db, sae, store)
     # one donor explanation when the run has a single feature, so that it has a control
     donors: list[int] = []
-    if score and len(features) == 1:
-        others = [f for f in alive if f not in features]
+    if score and len(requested) == 1:
+        others = [f for f in alive if f not in requested]
         if others:
-            donors = [random.Random(cfg.seed + features[0]).choice(others)]
+            donors = [random.Random(cfg.seed + requested[0]).choice(others)]
     neighbours: dict[int, list[int]] = {}
     src0 = FeatureSource(sae, store, [], hook=db.hook)
     if score:
@@ -333,8 +339,8 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
     def promoted(u: int) -> list[str] | None:
         return db.token_text(list(page_logits[u])[:8]) if cfg.logit_hints and u in page_logits else None
 
-    expl = explain_units(scan, features + donors, llm, cfg, db.token_text, promoted)
-    controls = assign_controls(features + donors, expl, cfg.seed)
+    expl = {**saved, **explain_units(scan, features + donors, llm, cfg, db.token_text, promoted)}
+    controls = assign_controls(requested + donors, expl, cfg.seed)
     records = []
     per_feature = sum(2 * _n_items(cfg, s) for s in cfg.score.scorers) if score else 0
     bar = tqdm(total=per_feature * len(features), desc="judge", unit="prompt", disable=not progress or not score)
