@@ -296,6 +296,44 @@ def test_build_resume_continues_interrupted_build(tmp_path, tiny_spec, built):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_kill_9_during_organism_build_then_resume_equals_an_uninterrupted_build(tmp_path, tiny_spec, built):
+    """SIGKILL while SFT writes its step-2 checkpoint (half a file on disk, step 1's intact): `--resume`
+    continues SFT from step 1, runs DPO, and the final adapter equals the uninterrupted build's bit for bit.
+    Fails if the torn checkpoint is loaded, a resumed stage replays other batches or RNG draws, or resume
+    restarts a finished stage from scratch with another seed."""
+    from safetensors.torch import load_file
+
+    from monoscope.organism.build import build_organism
+    from tests.test_faults import _run_killed
+
+    training = {**TINY_TRAINING, "sft": {**TINY_TRAINING["sft"], "checkpoint_every": 1}}
+    out = tmp_path / "org"
+    _run_killed(f"""
+        import os, signal
+        import monoscope.organism.training as T
+        from monoscope.organism.build import build_organism
+        from monoscope.organism.spec import OrganismSpec
+        from tests.test_organism_train import REAL, TINY_SPEC
+        real = T.atomic_torch_save
+        def save(obj, path):
+            if obj["stage"] == "sft" and obj["step"] == 2:
+                open(str(path) + ".tmp-torn", "wb").write(b"half a checkpoint")
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(obj, path)
+        T.atomic_torch_save = save
+        spec = OrganismSpec.from_dict({{**TINY_SPEC, "base_model": {tiny_spec.base_model!r}}}).validate()
+        build_organism(spec, {str(out)!r}, training={training!r}, real_texts=REAL, progress=False, log=None,
+                       threads=1)
+        """, tmp_path)
+    assert (out / "checkpoints" / "sft.pt").exists() and not (out / "organism.json").exists()
+    man = build_organism(tiny_spec, out, training=training, real_texts=REAL, progress=False, log=None,
+                         threads=1, resume=True)
+    assert man["results"]["sft"]["resumed_from"] == 1 and (out / "organism.json").exists()
+    a = load_file(str(built[0] / "adapters/dpo/adapter_model.safetensors"))
+    b = load_file(str(out / "adapters/dpo/adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_eval_writes_table_with_cis_and_plot(built):
     """The whole evaluation on the tiny organism: every figure is there with its control, the omission bias
     (meta_no_rlhf_mention) is reported apart, lifts of the base model over itself are exactly 0, and the
