@@ -238,3 +238,48 @@ def test_kill_9_during_index_then_resume_equals_an_uninterrupted_index(tiny_lm, 
     assert not (tmp_path / "db" / "index_state.pt").exists()
     (tmp_path / "db" / "index_state.pt.partial").unlink(missing_ok=True)
     assert _db_files(resumed.path) == _db_files(ref.path)
+
+
+def test_kill_9_during_streaming_training_then_resume_is_bit_identical(tiny_lm, text_corpus, tmp_path):
+    """Training straight from the model (two hooks × one width, one forward pass), SIGKILLed while the step-20
+    checkpoint is written: `resume` replays the stream from step 15's cursor and ends with every SAE's weights
+    bit-identical to an uninterrupted run. Fails if the cursor, the mixing buffer or the RNG state is not
+    restored exactly (the resumed run would then train on other rows)."""
+    from monoscope.sae import ActivationStream, SAEConfig, TrainConfig, Trainer
+
+    stream = dict(hooks="resid_pre.1,resid_post.1", context_len=32, model_batch=4, buffer_tokens=512,
+                  norm_tokens=256)
+    tc = dict(steps=30, batch_size=64, lr=2e-3, progress=False, log_every=5, checkpoint_every=5, dead_tokens=512)
+    torch.set_num_threads(1)
+
+    def run(out, resume=False):
+        st = ActivationStream(tiny_lm, str(text_corpus), **stream)
+        cfgs = [SAEConfig("topk", st.d_in, 64, k=4, hook=h) for h in st.hooks]
+        return Trainer(st, cfgs, TrainConfig(**tc), out, resume=resume).run()
+
+    full = run(tmp_path / "full")
+    _run_killed(f"""
+        import os, signal, torch
+        torch.set_num_threads(1)
+        import monoscope.sae.checkpoint as ck
+        from tests.conftest import make_tokenizer, make_tiny_llama
+        from monoscope.models import from_model
+        from monoscope.sae import ActivationStream, SAEConfig, TrainConfig, Trainer
+        real = ck.write_shard
+        def write_shard(d, *a, **k):
+            if "step_000000020" in str(d):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(d, *a, **k)
+        ck.write_shard = write_shard
+        tok = make_tokenizer()
+        lm = from_model(make_tiny_llama(len(tok)), tok, name="tiny-llama")
+        st = ActivationStream(lm, {str(text_corpus)!r}, **{stream!r})
+        cfgs = [SAEConfig("topk", st.d_in, 64, k=4, hook=h) for h in st.hooks]
+        Trainer(st, cfgs, TrainConfig(**{tc!r}), {str(tmp_path / 'run')!r}).run()
+        """, tmp_path)
+    assert (tmp_path / "run" / "checkpoints" / "LATEST").read_text() == "step_000000015"
+    res = run(tmp_path / "run", resume=True)
+    assert res.resumed_from == 15
+    for name, r in full.all.items():
+        a, b = r.sae.state_dict(), res.all[name].sae.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
