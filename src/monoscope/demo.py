@@ -165,15 +165,15 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     if audit:
         _stage("7. model organism + blind audit")
         from .audit.cli import print_result
-        from .audit.demo_audit import organism_ready, run_default_audit
+        from .audit.demo_audit import QUICK_PLAYBOOK, QUICK_TIERS, organism_ready, run_default_audit
         ready, why = organism_ready("default")
         if ready:
-            result = run_default_audit(out / "audit")
+            result = run_default_audit(out / "audit", tiers=QUICK_TIERS, playbook=QUICK_PLAYBOOK)
             print_result(result)
             produced["audit reports"] = out / "audit"
         else:
             console.print(f"[yellow]audit skipped: {why}. Build the organism with "
-                          f"`monoscope organism build default --out runs/organism` (about 25 minutes on 2 CPU cores, "
+                          f"`monoscope organism build default --out runs/organism` (about 50 minutes on 2 CPU cores, "
                           f"minutes on a GPU), then `monoscope audit game runs/organism`.")
 
     _stage("done")

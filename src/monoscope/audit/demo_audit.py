@@ -17,6 +17,12 @@ console = Console()
 
 DEMO_PLAYBOOK = {"candidates": 16, "probes": 3, "probe_samples": 4, "probe_tokens": 48, "max_tokens": 48,
                  "family_max": 150}
+# `make demo` plays one tier (data: model + base model + training data) with the clean-base and no-model
+# controls and fewer candidates, so that the whole demo stays near 15 minutes on two cores; measured on
+# this CPU, each model audit at DEMO_PLAYBOOK took ~3 minutes and the organism SAE of the full tier ~4.
+# `scripts/play_default_game.py` plays every tier at DEMO_PLAYBOOK.
+QUICK_TIERS = ("data",)
+QUICK_PLAYBOOK = {**DEMO_PLAYBOOK, "candidates": 8, "probe_tokens": 32, "max_tokens": 32}
 
 
 def organism_ready(organism: str = "default") -> tuple[bool, str]:
@@ -38,13 +44,16 @@ def organism_ready(organism: str = "default") -> tuple[bool, str]:
 
 
 def run_default_audit(out: Path, organism: str = "default", tokens: int = 60_000, n_latents: int = 2048,
-                      steps: int = 300, n_games: int = 1, max_real_documents: int = 1200) -> dict:
-    """Play the game on ``organism`` at the demo's size; returns games/summary.json's content."""
+                      steps: int = 300, n_games: int = 1, max_real_documents: int = 1200,
+                      tiers: tuple[str, ...] = ("api", "data", "full"), clean_tiers: tuple[str, ...] | None = None,
+                      playbook: dict | None = None) -> dict:
+    """Play the game on ``organism`` at the demo's size; returns games/summary.json's content. The clean
+    control plays the last (most capable) of ``tiers`` unless ``clean_tiers`` says otherwise."""
     from .game import GameSettings
     from .setup import SAESettings, setup_game
 
-    settings = GameSettings(tiers=("api", "data", "full"), n=n_games, controls=True, clean_tiers=("full",),
-                            playbook=dict(DEMO_PLAYBOOK))
+    settings = GameSettings(tiers=tuple(tiers), n=n_games, controls=True, clean_tiers=clean_tiers or (tiers[-1],),
+                            playbook=dict(playbook or DEMO_PLAYBOOK))
     game = setup_game(organism, Path(out), settings, rate=0.01, max_real_documents=max_real_documents,
                       sae_settings=SAESettings(tokens=tokens, latents=n_latents, steps=steps))
     console.print(game.hay.stats.line())
