@@ -60,7 +60,7 @@ def pick_steering_features(fdb, steerer, n: int = 4, candidates: int = 40, n_con
 
 def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, context_len: int = 128,
              n_latents: int = 4096, k: int = 32, steps: int = 600, batch_size: int = 1024,
-             explain_n: int = 2, audit: bool = True) -> dict:
+             explain_n: int = 2, audit: bool = False) -> dict:
     import torch
 
     from .evals.spliced import heldout_spliced_loss
@@ -162,6 +162,11 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
     print_analysis(conc, path)
     produced["concept steering"] = path
 
+    if not audit:
+        _stage("7. model organism + blind audit: not run")
+        console.print("the blind audit of the committed default organism adds ~9 minutes on 2 CPU cores: "
+                      "`monoscope demo --audit` plays it here (data tier, clean-base and no-model controls); "
+                      "`python scripts/play_default_game.py runs/default-game` plays every tier")
     if audit:
         _stage("7. model organism + blind audit")
         from .audit.cli import print_result
@@ -192,6 +197,8 @@ def register(app: typer.Typer) -> None:
              latents: int = typer.Option(4096, help="SAE latents"),
              steps: int = typer.Option(600, help="SAE training steps"),
              explain_n: int = typer.Option(2, help="features to explain and score with the local LLM"),
-             audit: bool = typer.Option(True, help="end with the blind audit of the default organism")) -> None:
+             audit: bool = typer.Option(False, help="end with the blind audit of the default organism (data tier "
+                                                    "with clean-base and no-model controls; ~9 more minutes on 2 "
+                                                    "cores, past the demo's 15-minute budget)")) -> None:
         """Run the main job on the embedded default model and corpus."""
         run_demo(out, model=model, tokens=tokens, n_latents=latents, steps=steps, explain_n=explain_n, audit=audit)
