@@ -17,7 +17,7 @@ console = Console()
 
 DEMO_PLAYBOOK = {"candidates": 16, "probes": 3, "probe_samples": 4, "probe_tokens": 48, "max_tokens": 48,
                  "family_max": 150}
-# `make demo` plays one tier (data: model + base model + training data) with the clean-base and no-model
+# `monoscope demo --audit` plays one tier (data: model + base model + training data) with the clean-base and no-model
 # controls and fewer candidates, so that the whole demo stays near 15 minutes on two cores; measured on
 # this CPU, each model audit at DEMO_PLAYBOOK took ~3 minutes and the organism SAE of the full tier ~4.
 # `scripts/play_default_game.py` plays every tier at DEMO_PLAYBOOK.
