@@ -1,8 +1,8 @@
 """`monoscope demo`: the main job on the embedded default, end to end, with a summary of what it made.
 
 model → activation store → SAE (+ evaluation) → feature database (+ a few explanations) → steering
-→ model organism (committed default) → blind audit with its grade (with --audit). Each stage writes its artifact under
---out and is skipped when that artifact is already complete, so re-running the demo resumes.
+→ model organism (committed default) → blind audit with its grade (with --audit). Each stage writes its
+artifact under --out and is skipped when that artifact is already complete, so re-running the demo resumes.
 """
 from __future__ import annotations
 
