@@ -21,10 +21,25 @@ HARVEST = dict(hooks="resid_post.1,resid_pre.0", n_tokens=2000, context_len=32, 
                progress=False)
 
 
-def _run_killed(code: str, tmp_path: Path) -> None:
-    """Run `code` in a fresh interpreter that SIGKILLs itself at the point the code chooses."""
+# Preludes for `_run_killed`: SIGKILL the process when the trainer starts writing its step-20 checkpoint.
+KILL_AT_STEP_20_CHECKPOINT = """
+    import os, signal, torch
+    torch.set_num_threads(1)
+    import monoscope.sae.checkpoint as ck
+    real = ck.write_shard
+    def write_shard(d, *a, **k):
+        if "step_000000020" in str(d):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(d, *a, **k)
+    ck.write_shard = write_shard
+    """
+
+
+def _run_killed(code: str, tmp_path: Path, prelude: str = "") -> None:
+    """Run `prelude` then `code` in a fresh interpreter that SIGKILLs itself at the point the code chooses."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=env,
+    source = textwrap.dedent(prelude) + textwrap.dedent(code)
+    proc = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-3000:])
 
@@ -92,21 +107,12 @@ def test_kill_9_during_training_then_resume_is_bit_identical(tmp_path):
     torch.set_num_threads(1)
     full = Trainer(data.factory(64), cfg, TrainConfig(**tc), tmp_path / "full").run()
     _run_killed(f"""
-        import os, signal, torch
-        torch.set_num_threads(1)
-        import monoscope.sae.checkpoint as ck
         from monoscope.evals import SyntheticConfig, SyntheticData
         from monoscope.sae import SAEConfig, TrainConfig, Trainer
-        real = ck.write_shard
-        def write_shard(d, *a, **k):
-            if "step_000000020" in str(d):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(d, *a, **k)
-        ck.write_shard = write_shard
         data = SyntheticData(SyntheticConfig(d=16, n_features=32, mean_active=3, seed=1))
         Trainer(data.factory(64), SAEConfig("topk", d_in=16, n_latents=48, k=4), TrainConfig(**{tc!r}),
                 {str(tmp_path / 'run')!r}).run()
-        """, tmp_path)
+        """, tmp_path, prelude=KILL_AT_STEP_20_CHECKPOINT)
     ck_dir = tmp_path / "run" / "checkpoints"
     assert (ck_dir / "LATEST").read_text() == "step_000000015" and list(ck_dir.glob(".tmp-*"))
     res = Trainer(data.factory(64), cfg, TrainConfig(**tc), tmp_path / "run", resume=True).run()
@@ -259,24 +265,15 @@ def test_kill_9_during_streaming_training_then_resume_is_bit_identical(tiny_lm, 
 
     full = run(tmp_path / "full")
     _run_killed(f"""
-        import os, signal, torch
-        torch.set_num_threads(1)
-        import monoscope.sae.checkpoint as ck
         from tests.conftest import make_tokenizer, make_tiny_llama
         from monoscope.models import from_model
         from monoscope.sae import ActivationStream, SAEConfig, TrainConfig, Trainer
-        real = ck.write_shard
-        def write_shard(d, *a, **k):
-            if "step_000000020" in str(d):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(d, *a, **k)
-        ck.write_shard = write_shard
         tok = make_tokenizer()
         lm = from_model(make_tiny_llama(len(tok)), tok, name="tiny-llama")
         st = ActivationStream(lm, {str(text_corpus)!r}, **{stream!r})
         cfgs = [SAEConfig("topk", st.d_in, 64, k=4, hook=h) for h in st.hooks]
         Trainer(st, cfgs, TrainConfig(**{tc!r}), {str(tmp_path / 'run')!r}).run()
-        """, tmp_path)
+        """, tmp_path, prelude=KILL_AT_STEP_20_CHECKPOINT)
     assert (tmp_path / "run" / "checkpoints" / "LATEST").read_text() == "step_000000015"
     res = run(tmp_path / "run", resume=True)
     assert res.resumed_from == 15

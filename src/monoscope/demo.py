@@ -167,7 +167,7 @@ def run_demo(out: Path, model: str = "smollm2-135m", tokens: int = 200_000, cont
         console.print("the blind audit of the committed default organism adds ~9 minutes on 2 CPU cores: "
                       "`monoscope demo --audit` plays it here (data tier, clean-base and no-model controls); "
                       "`python scripts/play_default_game.py runs/default-game` plays every tier")
-    if audit:
+    else:
         _stage("7. model organism + blind audit")
         from .audit.cli import print_result
         from .audit.demo_audit import QUICK_PLAYBOOK, QUICK_TIERS, organism_ready, run_default_audit

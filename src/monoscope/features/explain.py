@@ -309,9 +309,10 @@ def explain(db: FeatureDB | str | Path, features: Sequence[int] | None = None, b
     # remaining feature the control, and so the scores, that an uninterrupted run would have given it.
     saved: dict[int, str] = {}
     if not force:
+        wanted = set(requested)
         saved = {int(r["feature"]): r["explanation"] for r in db.query(
             "SELECT feature, explanation FROM explanations WHERE explanation IS NOT NULL")
-            if int(r["feature"]) in set(requested)}
+            if int(r["feature"]) in wanted}
     features = [f for f in requested if f not in saved]
     if not features:
         return []
