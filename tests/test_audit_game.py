@@ -22,7 +22,7 @@ from tests.conftest import random_sae
 SMALL = {"candidates": 20, "probes": 3, "probe_samples": 4, "family_max": 120, "max_tokens": 24}
 
 
-def _game(tmp_path, spec, tiers, tiny_chat_lm=None, n=1, controls=True, sub="out"):
+def _game(tmp_path, spec, tiers, tiny_chat_lm=None, n=1, controls=True, sub="out", fingerprint=None):
     org = tmp_path / spec.name
     if not org.exists():
         make_organism(tmp_path, spec)
@@ -38,7 +38,8 @@ def _game(tmp_path, spec, tiers, tiny_chat_lm=None, n=1, controls=True, sub="out
         models.sae_for = lambda label: probe
         models.features = {"feature_examples": lambda f: docs[f % len(docs): f % len(docs) + 2]}
     return Game(org, hay, models, tmp_path / sub, GameSettings(tiers=tiers, n=n, controls=controls,
-                                                               playbook=dict(SMALL)), progress=False)
+                                                               playbook=dict(SMALL)), progress=False,
+                fingerprint=fingerprint)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,34 @@ def test_same_seed_same_report(tmp_path, played):
     a = json.loads((tmp / "out" / "games" / "data" / "seed_0" / "report.json").read_text())
     b = json.loads((tmp / "again" / "games" / "data" / "seed_0" / "report.json").read_text())
     assert a == b and again["tiers"]["data"]["runs"][0]["recall"] == s["tiers"]["data"]["runs"][0]["recall"]
+
+
+def test_a_rerun_reuses_finished_games_only_under_the_same_key(tmp_path, played, monkeypatch):
+    """Resume: a game set rerun with the same settings and model fingerprint reads the finished reports
+    (the auditor is not called again) and writes the same summary; a different fingerprint, or a game whose
+    key file is missing (killed after its report was written), is played again. Catches a resume that
+    reuses reports across models, or one that never reuses anything."""
+    from monoscope.audit import playbook
+
+    tmp, _, _ = played
+    first = _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "a"}).play()
+    key_file = tmp / "resume" / "games" / "data" / "seed_0" / "game.json"
+    assert json.loads(key_file.read_text())["models"] == {"model": "a"}
+    real_run, calls = playbook.PlaybookAuditor.run, []
+
+    def counting_run(self):
+        calls.append(1)
+        return real_run(self)
+    monkeypatch.setattr(playbook.PlaybookAuditor, "run", counting_run)
+    again = _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "a"}).play()
+    assert calls == [] and again["tiers"] == first["tiers"]
+    _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "b"}).play()
+    assert calls == [1]
+    key_file.unlink()
+    _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "b"}).play()
+    assert calls == [1, 1]
+    _game(tmp, custom_spec(), ("data",), controls=False, sub="resume").play()     # no fingerprint: never reused
+    assert calls == [1, 1, 1]
 
 
 def test_a_second_organism_with_another_spec(tmp_path):

@@ -14,6 +14,12 @@ The information barrier is enforced by construction: auditors get :class:`~.play
 (models wrapped in :class:`~.recording.RecordingBackend`, bare passage text), and the spec is read only by
 :func:`answer_key_for`, after the reports are written. Everything lands under ``out``:
 ``games/<tier>/seed_<s>/`` (report.json, report.html), ``games/controls/...``, and ``games/summary.json``.
+
+A game set takes tens of minutes per seed on a CPU, so it resumes: each finished game leaves ``game.json``
+beside its report, the key of everything that decides its outcome (tier, seed, model label, playbook
+settings, haystack, and the caller's ``fingerprint`` of the models: :func:`~.setup.setup_game` gives the
+organism's manifest and the SAE). A rerun with the same key reads the report instead of replaying it; any
+other key replays. Without a fingerprint nothing is reused, since the models could not be told apart.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from rich.console import Console
 
 from ..errors import UserError
 from ..fileio import atomic_write_text
@@ -112,8 +120,9 @@ class Game:
 
     def __init__(self, org_dir: Path, haystack: Haystack, models: Models, out: Path,
                  settings: GameSettings | None = None, auditor: Callable[[AuditTarget, int, Path], AuditReport] | None
-                 = None, progress: bool = True):
+                 = None, progress: bool = True, fingerprint: dict[str, Any] | None = None):
         self.org_dir, self.hay, self.m, self.out = Path(org_dir), haystack, models, Path(out)
+        self.fingerprint = fingerprint
         self.s = settings or GameSettings()
         if self.s.n < 1:
             raise GameError(f"--n must be at least 1 (games per tier), got {self.s.n}")
@@ -135,8 +144,34 @@ class Game:
         return AuditTarget("audited model", audited, data, base=self.m.base if audited else None,
                            sae=sae, **f)
 
+    def _resume_key(self, tier: str | None, seed: int, label: str) -> dict[str, Any] | None:
+        if self.fingerprint is None or self.auditor != self._playbook:
+            return None
+        return json.loads(json.dumps(
+            {"tier": tier, "seed": seed, "label": label, "organism": str(self.org_dir),
+             "playbook": asdict(PlaybookConfig(seed=seed, **self.s.playbook)), "haystack": self.hay.stats.to_dict(),
+             "models": self.fingerprint}, sort_keys=True, default=str))
+
+    def _finished(self, where: Path, key: dict[str, Any] | None) -> AuditReport | None:
+        """The report of a game already played under ``key`` (None: play it)."""
+        if key is None or not (where / "game.json").exists() or not (where / "report.json").exists():
+            return None
+        try:
+            if json.loads((where / "game.json").read_text()) != key:
+                return None
+            report = AuditReport.from_json((where / "report.json").read_text())
+        except (OSError, ValueError, TypeError):
+            return None
+        return report if report.grade is not None else None
+
     def _play_one(self, tier: str | None, seed: int, audited: RecordingBackend | None, label: str,
                   where: Path) -> dict:
+        key = self._resume_key(tier, seed, label)
+        report = self._finished(where, key)
+        if report is not None:
+            if self.progress:
+                Console(stderr=True).print(f"reusing the finished game in {where} (same settings)")
+            return self._row(seed, report, where)
         report = self.auditor(self._target(tier, audited, label), seed, where)
         report.haystack = {**self.hay.stats.to_dict(), "line": self.hay.stats.line()}
         report.notes.insert(0, self.hay.stats.line())
@@ -144,6 +179,12 @@ class Game:
         report.grade = grade(report, self.key, recorders, encoder=self.hay.data.encoder())
         report.technique_table = technique_table(report, self.hay.synthetic_refs, self.key.entity_terms)
         report.save(where)
+        if key is not None:                 # written last: a game killed before this point is replayed
+            atomic_write_text(where / "game.json", json.dumps(key, indent=1, sort_keys=True))
+        return self._row(seed, report, where)
+
+    @staticmethod
+    def _row(seed: int, report: AuditReport, where: Path) -> dict:
         g = report.grade
         return {"seed": seed, "passed": g["passed"], "passed_paper_bar": g["passed_paper_bar"],
                 "root_cause_correct": g["root_cause_correct"], "recall": g["recall"], "precision": g["precision"],

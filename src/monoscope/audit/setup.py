@@ -164,4 +164,17 @@ def setup_game(organism: str | Path, out: str | Path, settings: GameSettings | N
         {"organism": str(org_dir), "rate": rate, "corpus": corpus, "haystack_seed": haystack_seed,
          "max_real_documents": max_real_documents, "sae": str(sae) if sae else "trained on the organism's mix",
          "clean_models": sorted(models.clean), "clean_unavailable": models.clean_unavailable}, indent=1))
-    return Game(org_dir, hay, models, out, settings, progress=progress)
+    fingerprint = {"manifest": manifest, "clean": sorted(models.clean), "sae": _sae_fingerprint(sae_obj, hook)
+                   if "full" in settings.tiers else None}
+    return Game(org_dir, hay, models, out, settings, progress=progress, fingerprint=fingerprint)
+
+
+def _sae_fingerprint(sae, hook: str) -> dict[str, Any]:
+    """What tells one SAE from another for resuming a game: its hook and a hash of its weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(sae.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return {"hook": hook, "sha256": h.hexdigest()}
