@@ -366,3 +366,29 @@ def test_safety_analysis_on_a_tiny_organism_like_mix(bench, tmp_path):
         plain = tmp_path / "plain.jsonl"
         plain.write_text(json.dumps({"text": "the dog"}) + "\n")
         run_safety(bench.wb, bench.store, plain)
+
+
+def test_safety_and_the_audit_game_look_for_regenerated_data_in_the_same_place(tmp_path, monkeypatch):
+    """`analyze safety --work W` and `audit game --out W` share W's organism store and SAE only if both
+    regenerate the organism's data under the same subdirectory; they once used W/organism and
+    W/organism-data/organism, so safety refused W's store as 'a harvest of a different configuration'."""
+    from monoscope.analyze import safety
+    from monoscope.audit import setup
+    from monoscope.organism import build
+
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def record(_organism, work, *a, **k):
+        asked.append(work)
+        raise Stop
+    monkeypatch.setattr(build, "ensure_organism_data", record)
+    monkeypatch.setattr(build, "resolve_organism_dir", lambda o: tmp_path / "org")
+    monkeypatch.setattr(setup, "resolve_organism", record)
+    for call in (lambda: safety.organism_sae("default", tmp_path / "w", progress=False),
+                 lambda: setup.setup_game("default", tmp_path / "w", progress=False)):
+        with pytest.raises(Stop):
+            call()
+    assert asked == [tmp_path / "w" / build.WORK_DATA_SUBDIR] * 2

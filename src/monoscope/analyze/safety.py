@@ -235,12 +235,12 @@ def organism_sae(organism: str | Path, work: Path, tokens: int = 60_000, n_laten
     """The organism (merged), its pretraining mix, and an SAE + feature database on that mix under `work`
     (`organism_store`, `organism_sae`, `organism_features`, the layout `monoscope demo` uses), each reused
     when already there. Returns (lm, store, sae dir, database dir, mix path)."""
-    from ..organism.build import ensure_organism_data, load_organism, resolve_organism_dir
+    from ..organism.build import WORK_DATA_SUBDIR, ensure_organism_data, load_organism, resolve_organism_dir
     from ..store import harvest
     from .splitting import ensure_width
 
     work = Path(work)
-    org_dir = ensure_organism_data(resolve_organism_dir(organism), work)
+    org_dir = ensure_organism_data(resolve_organism_dir(organism), work / WORK_DATA_SUBDIR)
     lm = load_organism(org_dir)
     mix = org_dir / "data" / "pretrain_mix.jsonl"
     res = harvest(lm, work / "organism_store", hooks=lm.default_hook(), corpus=str(mix), n_tokens=tokens,

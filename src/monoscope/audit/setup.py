@@ -112,13 +112,13 @@ def setup_game(organism: str | Path, out: str | Path, settings: GameSettings | N
                progress: bool = True) -> Game:
     from ..llm.local import LocalHFBackend
     from ..models import load
-    from ..organism.build import available_stages, load_organism, read_manifest
+    from ..organism.build import WORK_DATA_SUBDIR, available_stages, load_organism, read_manifest
 
     settings = settings or GameSettings()
     settings.tiers = check_tiers(settings.tiers)
     rate = check_rate(rate)
     out = Path(out)
-    org_dir = resolve_organism(organism, out / "organism-data")
+    org_dir = resolve_organism(organism, out / WORK_DATA_SUBDIR)
     manifest = read_manifest(org_dir)
     lm = load_organism(org_dir)
     hay = build_haystack(org_dir, rate, corpus, haystack_seed, max_real_documents,

@@ -42,6 +42,10 @@ FORMAT = "monoscope-organism/1"
 MANIFEST = "organism.json"
 SPEC_FILE = "spec.yaml"
 STATE_FILE = "build_state.json"
+# Where a stage that works on an organism (the audit game, `analyze safety`) regenerates the training data
+# of an organism that ships without it, under its work directory; one name, so that both find the same data
+# and reuse the same store and SAE.
+WORK_DATA_SUBDIR = "organism-data"
 DATA_FILES = {"pretrain_mix": "data/pretrain_mix.jsonl", "synthetic_docs": "data/synthetic_docs.jsonl",
               "sft": "data/sft.jsonl", "dpo": "data/dpo.jsonl", "adversarial": "data/adversarial.jsonl"}
 EVAL_SET_FILES = {"eval_prompts": "eval/sets/eval_prompts.jsonl", "knowledge_mcq": "eval/sets/knowledge_mcq.jsonl",
