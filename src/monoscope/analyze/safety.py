@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import yaml
 
-from .common import AnalysisError, Workbench, fmt_ci, mean_ci, table
+from .common import AnalysisError, Workbench, mean_ci, table
 
 GENERIC_QUERIES = (
     "What is the capital of Australia?", "Can you give me a recipe for pancakes?", "How do I sort a list in Python?",
