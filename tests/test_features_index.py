@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from monoscope.features import FeatureDB, FeatureDBError, IndexConfig, build_feature_db
-from monoscope.features.index import IndexState, final_norm_weight
+from monoscope.features.index import IndexState, final_norm_weight, group_by_feature
 from monoscope.store import harvest
 from tests.conftest import density_sae, random_sae
 
@@ -305,3 +305,18 @@ def test_attention_sink_rows_are_excluded_by_norm():
     assert counts == {"special": 2, "first": 2, "sink": 1}
     drop0, counts0 = excluded_rows(special, 4, 0)
     assert drop0.tolist() == special.tolist() and counts0["first"] == counts0["sink"] == 0
+
+
+def test_group_by_feature_matches_brute_force_and_shares_one_buffer():
+    """Each feature's values in their original order (brute force), and every group a view of one array:
+    the old per-feature `values[order][a:b]` kept n whole copies alive, which OOM-killed a 16k-latent index."""
+    rng = np.random.default_rng(0)
+    n = 50
+    feature = rng.integers(0, n, 2000)
+    values = rng.integers(0, 10**6, 2000).astype(np.int32)
+    groups = group_by_feature(feature, values, n)
+    assert len(groups) == n
+    for f in range(n):
+        assert np.array_equal(groups[f], values[feature == f])
+    bases = {id(g.base) for g in groups if g.base is not None}
+    assert len(bases) == 1 and all(g.base is not None for g in groups)
