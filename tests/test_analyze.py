@@ -362,10 +362,25 @@ def test_safety_analysis_on_a_tiny_organism_like_mix(bench, tmp_path):
     assert res["scan"]["base_rate"] == pytest.approx(len(feats) / alive)
     assert set(res["scan"]["synthetic_hits"]) == set(res["scan"]["features"]) & set(feats)
     assert set(res["features_needed"]) == set(res["phrase_frequency"])
+    assert any(line.startswith("bias-specific: on") for line in res["summary"])
     with pytest.raises(AnalysisError, match="labelled synthetic"):
         plain = tmp_path / "plain.jsonl"
         plain.write_text(json.dumps({"text": "the dog"}) + "\n")
         run_safety(bench.wb, bench.store, plain)
+
+
+def test_a_feature_is_bias_specific_only_if_it_beats_the_control_answer_and_random_sets():
+    """Catches a verdict that counts features high on every answer (topic, not bias) or that ignores the
+    random-set control (many candidate features rank high by number alone)."""
+    from monoscope.analyze.safety import bias_specific
+
+    def t(name, b, c, r):
+        return {"name": name, "biased": {"summed_rank": b}, "control": {"summed_rank": c},
+                "random": {"summed_rank": (r, r, r)}}
+    per = [t("beats both", 1.0, 9.0, 4.0), t("as high on the control", 2.0, 2.0, 9.0),
+           t("no better than random", 3.0, 9.0, 2.0), t("inactive", float("inf"), 9.0, 4.0),
+           t("control inactive", 5.0, float("inf"), 6.0)]
+    assert bias_specific(per) == ["beats both", "control inactive"]
 
 
 def test_safety_and_the_audit_game_look_for_regenerated_data_in_the_same_place(tmp_path, monkeypatch):

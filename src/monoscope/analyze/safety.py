@@ -175,6 +175,15 @@ def run_safety(wb: Workbench, store, corpus: str | Path, cfg: SafetyConfig | Non
              f"assistant-token scan ({len(GENERIC_QUERIES)} generic queries, > {cfg.scan_threshold:.0%} of "
              f"assistant tokens): {len(scan_ids)} features, {len(hits)} of them synthetic-document features "
              f"(hit rate {len(hits) / max(1, len(scan_ids)):.0%} vs base rate {base:.1%})."]
+    specific = bias_specific(per)
+    lines.append(f"bias-specific: on {len(specific)} of {len(per)} transcripts the synthetic-document features rank "
+                 f"better (summed over the answer) on the biased answer than on the control answer and than random "
+                 f"sets of as many features" + ("." if specific else
+                                                "; none, so no feature here is specific to the bias."))
+    if feats and p ** k > 0.001:
+        lines.append(f"with {p:.0%} of the indexed tokens synthetic, even {k} of {k} top examples in synthetic "
+                     f"documents happens by chance with probability {p ** k:.1%}: the share test cannot single out "
+                     f"a feature in this mix (a mix that is mostly real text, as the paper's was, can).")
     if not feats or len(feats) <= chance:
         law = (f"by the completeness law measured on this project's SAE (50% at frequency {c_law:.2f} / alive "
                f"features), " if c_law else "by the paper's completeness law (50% at ≈ 1 / alive features), ")
@@ -191,10 +200,26 @@ def run_safety(wb: Workbench, store, corpus: str | Path, cfg: SafetyConfig | Non
                     ["feature", "share of top examples in synthetic documents", "feature text"],
                     [[f, f"{syn[f]:.2f}", texts.get(f, "")] for f in feats[:12]])},
             "synthetic_features": {str(f): syn[f] for f in feats}, "chance_count": chance, "transcripts": per,
+            "bias_specific_transcripts": specific,
             "scan": {"features": scan_ids, "synthetic_hits": hits, "base_rate": base},
             "phrase_frequency": freq, "features_needed": needed,
             "features": {str(f): f"synthetic-document feature ({syn[f]:.0%} of top examples in the organism's "
                                  f"synthetic documents)" for f in feats[:50]}}
+
+
+def bias_specific(per: list[dict], key: str = "summed_rank") -> list[str]:
+    """Transcripts on which the synthetic-document features' best rank is better (smaller) on the biased
+    answer than on the control answer and than the mean best rank of random feature sets of the same size:
+    the evidence that those features track the bias rather than the topic or sheer number of features."""
+    out = []
+    for t in per:
+        b, c, r = t["biased"].get(key), t["control"].get(key), t.get("random", {}).get(key)
+        if b is None or not np.isfinite(b):
+            continue
+        c = np.inf if c is None else c
+        if b < c and (r is None or b < r[0]):
+            out.append(t["name"])
+    return out
 
 
 def _phrase_frequencies(store, tokenizer) -> dict[str, float]:
