@@ -266,6 +266,8 @@ def test_splitting_neighbours_controls_and_refusal(bench):
     assert res["concepts"]["genesis"]["feature"] == f
     assert {n["feature"] for n in kids["neighbours"][:3]} == {10, 40, 77} and kids["n_above"] == 3
     assert res["controls"][96]["random_direction"][0] < 0.5
+    assert kids["best_cos"] == kids["neighbours"][0]["cos"] > res["controls"][96]["random_feature_best_cos"][2]
+    assert "96 latents: 1 of 1 concept features have a nearest neighbour closer" in " ".join(res["summary"])
     nb = cross_neighbours(small.sae, big, [f], k=3)[0]
     sims = (small.sae.W_dec[f] / small.sae.W_dec[f].norm()) @ (big.W_dec / big.W_dec.norm(dim=1, keepdim=True)).T
     assert [i for i, _ in nb] == sims.topk(3).indices.tolist()

@@ -66,6 +66,12 @@ def neighbours_above(direction: torch.Tensor, other_unit: torch.Tensor, threshol
     return int(((other_unit @ d) >= threshold).sum())
 
 
+def best_cos(direction: torch.Tensor, other_unit: torch.Tensor) -> float:
+    """The decoder cosine of `direction`'s nearest feature in the other SAE."""
+    d = direction / direction.norm().clamp_min(1e-12)
+    return float((other_unit @ d).max())
+
+
 def run_splitting(benches: Sequence[Workbench], concepts: Sequence[str] | None = None,
                   cfg: SplittingConfig | None = None, concept_file=None) -> dict:
     """`benches`: workbenches (SAE + feature database) of one hook, any order; the smallest is the parent."""
@@ -94,36 +100,45 @@ def run_splitting(benches: Sequence[Workbench], concepts: Sequence[str] | None =
         controls[b.n_latents] = {
             "random_direction": mean_ci([neighbours_above(v, U, cfg.threshold) for v in rand_dirs], seed=cfg.seed),
             "random_feature": mean_ci([neighbours_above(units[0][f], U, cfg.threshold) for f in rand_feats],
-                                      seed=cfg.seed)}
+                                      seed=cfg.seed),
+            "random_feature_best_cos": mean_ci([best_cos(units[0][f], U) for f in rand_feats], seed=cfg.seed)}
     per, rows = {}, []
     scfg = SteeringConfig(max_density=cfg.max_density)
     for c in chosen:
         feat = find_concept_feature(small, cs, c, scfg)
         if feat is None:
             per[c.name] = {"feature": None}
-            rows.append([c.name, "none found", "", "", ""])
+            rows.append([c.name, "none found", "", "", "", "", ""])
             continue
         f = feat["feature"]
         parent = units[0][f]
         entry = {"feature": f, "text": small.feature_text([f])[f], "children": {}}
-        rows.append([c.name, f"{small.n_latents}: #{f} {entry['text']}", "", "", ""])
+        rows.append([c.name, f"{small.n_latents}: #{f} {entry['text']}", "", "", "", "", ""])
         for b, U in zip(benches[1:], units[1:]):
             sims = U @ parent
             v, i = sims.topk(cfg.n_show)
             kids = [(int(a), float(s)) for a, s in zip(i.tolist(), v.tolist())]
             texts = b.feature_text([k for k, _ in kids])
             n_above = int((sims >= cfg.threshold).sum())
-            entry["children"][b.n_latents] = {"n_above": n_above, "neighbours": [
+            entry["children"][b.n_latents] = {"n_above": n_above, "best_cos": kids[0][1], "neighbours": [
                 {"feature": k, "cos": s, "text": texts.get(k, "")} for k, s in kids]}
             ctl = controls[b.n_latents]
             rows.append([c.name, f"{b.n_latents}: " + "; ".join(f"#{k} ({s:.2f}) {texts.get(k, '')}"
                                                               for k, s in kids[:3]),
+                         f"{kids[0][1]:.2f}", fmt_ci(ctl["random_feature_best_cos"], 2),
                          n_above, fmt_ci(ctl["random_feature"], 2), fmt_ci(ctl["random_direction"], 2)])
         per[c.name] = entry
     lines = [f"SAEs of {', '.join(str(b.n_latents) for b in benches)} latents at {small.hook}; for each concept its "
              f"feature in the {small.n_latents}-latent SAE (found by search) and the features of the wider SAEs "
              f"whose decoder cosine with it is ≥ {cfg.threshold:g}; controls: random alive features of the "
              f"small SAE and random directions ({cfg.n_controls} each)."]
+    for b in benches[1:]:
+        hi = controls[b.n_latents]["random_feature_best_cos"][2]
+        closer = [name for name, e in per.items() if e.get("children") and e["children"][b.n_latents]["best_cos"] > hi]
+        lines.append(f"{b.n_latents} latents: {len(closer)} of {sum(1 for e in per.values() if e.get('children'))} "
+                     f"concept features have a nearest neighbour closer than a random feature's (above its 95% CI, "
+                     f"cos {hi:.2f})" + (f": {', '.join(closer)}." if closer else "; none, so no splitting is shown "
+                                                                                  "beyond chance."))
     features = {}
     for name, e in per.items():
         if e.get("feature") is not None:
@@ -134,7 +149,8 @@ def run_splitting(benches: Sequence[Workbench], concepts: Sequence[str] | None =
                          "concepts": [c.name for c in chosen]},
             "summary": lines,
             "tables": {"feature splitting": table(
-                ["concept", "SAE: feature / nearest neighbours (cos)", f"neighbours with cos ≥ {cfg.threshold:g}",
+                ["concept", "SAE: feature / nearest neighbours (cos)", "best cos",
+                 "control: random feature's best cos [95% CI]", f"neighbours with cos ≥ {cfg.threshold:g}",
                  "control: random feature [95% CI]", "control: random direction [95% CI]"], rows)},
             "concepts": per, "controls": controls, "features": features}
 
