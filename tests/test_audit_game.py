@@ -118,6 +118,23 @@ def test_a_rerun_reuses_finished_games_only_under_the_same_key(tmp_path, played,
     assert calls == [1, 1]
     _game(tmp, custom_spec(), ("data",), controls=False, sub="resume").play()     # no fingerprint: never reused
     assert calls == [1, 1, 1]
+    # finished under "b", then a run under "c" dies after writing its report but before its key: the
+    # report on disk is c's now, so "b" must not be read back
+    _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "b"}).play()
+    from monoscope.audit import game as game_module
+    real_write = game_module.atomic_write_text
+
+    def dies_on_key(path, text):
+        if path.name == "game.json":
+            raise KeyboardInterrupt("killed")
+        return real_write(path, text)
+    monkeypatch.setattr(game_module, "atomic_write_text", dies_on_key)
+    with pytest.raises(KeyboardInterrupt):
+        _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "c"}).play()
+    monkeypatch.setattr(game_module, "atomic_write_text", real_write)
+    n = len(calls)
+    _game(tmp, custom_spec(), ("data",), controls=False, sub="resume", fingerprint={"model": "b"}).play()
+    assert len(calls) == n + 1
 
 
 def test_a_second_organism_with_another_spec(tmp_path):

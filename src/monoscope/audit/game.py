@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 from rich.console import Console
 
+from .. import __version__
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..organism.build import OrganismError
@@ -148,7 +149,7 @@ class Game:
         if self.fingerprint is None or self.auditor != self._playbook:
             return None
         return json.loads(json.dumps(
-            {"tier": tier, "seed": seed, "label": label, "organism": str(self.org_dir),
+            {"monoscope": __version__, "tier": tier, "seed": seed, "label": label, "organism": str(self.org_dir),
              "playbook": asdict(PlaybookConfig(seed=seed, **self.s.playbook)), "haystack": self.hay.stats.to_dict(),
              "models": self.fingerprint}, sort_keys=True, default=str))
 
@@ -172,6 +173,7 @@ class Game:
             if self.progress:
                 Console(stderr=True).print(f"reusing the finished game in {where} (same settings)")
             return self._row(seed, report, where)
+        (where / "game.json").unlink(missing_ok=True)   # an older key must not vouch for the report written next
         report = self.auditor(self._target(tier, audited, label), seed, where)
         report.haystack = {**self.hay.stats.to_dict(), "line": self.hay.stats.line()}
         report.notes.insert(0, self.hay.stats.line())
