@@ -184,13 +184,17 @@ def run_safety(wb: Workbench, store, corpus: str | Path, cfg: SafetyConfig | Non
         lines.append(f"with {p:.0%} of the indexed tokens synthetic, even {k} of {k} top examples in synthetic "
                      f"documents happens by chance with probability {p ** k:.1%}: the share test cannot single out "
                      f"a feature in this mix (a mix that is mostly real text, as the paper's was, can).")
+    law = (f"by the completeness law measured on this project's SAE (50% at frequency {c_law:.2f} / alive "
+           f"features), " if c_law else "by the paper's completeness law (50% at ≈ 1 / alive features), ")
+    need_txt = ", ".join(f"'{ph}' {f:.1e}/token → ~{(c_law or 1.0) / f:,.0f} alive features"
+                         for ph, f in freq.items() if f > 0)
     if not feats or len(feats) <= chance:
-        law = (f"by the completeness law measured on this project's SAE (50% at frequency {c_law:.2f} / alive "
-               f"features), " if c_law else "by the paper's completeness law (50% at ≈ 1 / alive features), ")
-        need_txt = ", ".join(f"'{ph}' {f:.1e}/token → ~{(c_law or 1.0) / f:,.0f} alive features"
-                             for ph, f in freq.items() if f > 0)
         lines.append("no synthetic-document feature beyond chance at this size; " + law +
                      "the bias phrases' frequencies ask for: " + need_txt)
+    elif not specific:
+        lines.append(f"size: {law}the bias phrases' frequencies ask for {need_txt}, against {n_alive} alive "
+                     f"features here; a phrase asking for fewer is within reach at this size, so for it the size is "
+                     f"not what is missing.")
     return {"settings": {**asdict(cfg), "corpus": str(corpus), "synthetic_token_share": p, "top_k": k},
             "summary": lines,
             "tables": {"rank of the synthetic-document feature (best of them; 1 = top)": table(
