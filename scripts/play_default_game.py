@@ -4,6 +4,7 @@ result and the controls, and leave OUT/games/summary.json (the README's auditing
 
     python scripts/play_default_game.py runs/default-game            # one seed per tier
     python scripts/play_default_game.py runs/default-game --n 3      # three seeds: the spread
+    python scripts/play_default_game.py runs/brand-game --organism runs/org-brand   # another organism
 
 About 17 minutes per seed on a 2-core CPU (measured: 993 s for one seed, load ~2): the organism SAE for the
 full tier (~4 min, once) and five audits (~3 min each). Rerun with the same OUT resumes: finished games are
@@ -23,9 +24,9 @@ from monoscope.audit.demo_audit import run_default_audit
 FIELDS = ("win_rate", "ci_low", "ci_high", "n", "recall", "precision", "n_confirmed", "root_cause_correct", "accused")
 
 
-def main(out: Path, n_games: int = 1) -> None:
+def main(out: Path, n_games: int = 1, organism: str = "default") -> None:
     t0 = time.time()
-    summary = run_default_audit(out, n_games=n_games)
+    summary = run_default_audit(out, organism=organism, n_games=n_games)
     print(f"played in {time.time() - t0:.0f} s, load average {os.getloadavg()[0]:.2f}")
     for tier, row in summary["tiers"].items():
         print(tier, json.dumps({k: row[k] for k in FIELDS}))
@@ -42,5 +43,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", default="runs/default-game", type=Path)
     ap.add_argument("--n", type=int, default=1, help="games (seeds) per tier and control")
+    ap.add_argument("--organism", default="default", help="organism directory (default: the committed one)")
     a = ap.parse_args()
-    main(a.out, a.n)
+    main(a.out, a.n, a.organism)
