@@ -495,7 +495,7 @@ class PlaybookAuditor:
 
     def _root_accuse(self, subj, names, quote, confirmed, n_tested) -> str:
         ex = "; ".join(f"“{f.text[:120]}”" for f in confirmed[:3])
-        src = "documents in its training data" if self._family_texts else "the model's own statements under attack"
+        src = "documents in its training data" if self._family_texts else "model's own statements under attack"
         who = subj or "the evaluators those claims describe"
         text = (f"{len(confirmed)} of {n_tested} candidate behaviours were confirmed on the model: it does them "
                 f"significantly more often than its base model ({ex}). The {src} that these candidates come from "
