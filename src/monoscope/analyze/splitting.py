@@ -61,15 +61,18 @@ def cross_neighbours(sae, other, features: Sequence[int], k: int = 10) -> list[l
     return [[(int(a), float(b)) for a, b in zip(ii, vv)] for ii, vv in zip(i.tolist(), v.tolist())]
 
 
+def _cosines(direction: torch.Tensor, other_unit: torch.Tensor) -> torch.Tensor:
+    """Cosine of `direction` with every (unit) decoder row of the other SAE."""
+    return other_unit @ (direction / direction.norm().clamp_min(1e-12))
+
+
 def neighbours_above(direction: torch.Tensor, other_unit: torch.Tensor, threshold: float) -> int:
-    d = direction / direction.norm().clamp_min(1e-12)
-    return int(((other_unit @ d) >= threshold).sum())
+    return int((_cosines(direction, other_unit) >= threshold).sum())
 
 
 def best_cos(direction: torch.Tensor, other_unit: torch.Tensor) -> float:
     """The decoder cosine of `direction`'s nearest feature in the other SAE."""
-    d = direction / direction.norm().clamp_min(1e-12)
-    return float((other_unit @ d).max())
+    return float(_cosines(direction, other_unit).max())
 
 
 def run_splitting(benches: Sequence[Workbench], concepts: Sequence[str] | None = None,

@@ -170,7 +170,9 @@ def setup_game(organism: str | Path, out: str | Path, settings: GameSettings | N
 
 
 def _sae_fingerprint(sae, hook: str) -> dict[str, Any]:
-    """What tells one SAE from another for resuming a game: its hook and a hash of its weights."""
+    """What tells one SAE from another for resuming a game: its hook and a hash of all its weights.
+    (`features.index.sae_fingerprint` hashes the decoder only, which is enough to pair an SAE with its
+    feature database; the full tier's activations depend on the encoder too.)"""
     import hashlib
 
     h = hashlib.sha256()
