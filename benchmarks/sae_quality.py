@@ -1,11 +1,13 @@
 """Top-k SAE training recipes compared fairly: same tuning budget on a development seed, reported on held-out seeds.
 
 Recipes (families of training settings; each family's learning rate is tuned, nothing else):
-  * default    `TrainConfig()` — what monoscope trains with unless told otherwise
+  * default    `TrainConfig()` — what monoscope trains with unless told otherwise: the standard settings
+               (Adam β=(0.9, 0.999), clip 1, b_dec = 0, lr 2e-4·√(2¹⁴/n), Gao et al.'s scaling), so the old
+               "gao" family, which set exactly these, trained the same SAEs and is gone
   * fast-adam  Adam β=(0.5, 0.95), no gradient clipping, b_dec initialised to the first batch's mean: the
                recipe tuned on the synthetic problem earlier (its old "ours")
-  * gao        Adam β=(0.9, 0.999), clip 1, b_dec = 0, lr 2e-4·√(2¹⁴/n) (Gao et al.'s scaling; the old
-               "baseline", which previously got one untuned learning rate)
+  * sae-lens   SAELens v6's TopKTrainingSAE and SAETrainer with their defaults  } when `.[peers]` is installed
+  * sparsify   EleutherAI sparsify's SparseCoder and its signum step            } (benchmarks/sae_peers.py)
 
 Protocol: every family gets the same budget, `len(--lr-mults)` runs on the development seed (0), with its
 base learning rate times each multiplier; the best run on the development seed's held-out data fixes the
@@ -38,15 +40,16 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+import sae_peers
 from monoscope.evals import SyntheticConfig, SyntheticData, evaluate_recovery
 from monoscope.sae import SAEConfig, TrainConfig, default_lr, train_sae
+from monoscope.sae.data import DataSource
 
 FAMILIES = {
     "default": dict(),
     "fast-adam": dict(betas=(0.5, 0.95), b_dec_init="mean", grad_clip=0.0),
-    "gao": dict(betas=(0.9, 0.999), b_dec_init="zeros", grad_clip=1.0),
 }
-BASE_LR = {"default": None, "fast-adam": 1.5e-2, "gao": None}   # None: default_lr (2e-4·√(2¹⁴/n) for top-k)
+BASE_LR = {"default": None, "fast-adam": 1.5e-2}   # None: default_lr (2e-4·√(2¹⁴/n) for top-k)
 
 
 @dataclass
@@ -96,24 +99,33 @@ def train_and_score(p: Problem, family: str, lr_mult: float, seed: int, a) -> di
     n = a.latents if p.synthetic is not None else a.expansion * p.d
     cfg = SAEConfig("topk", d_in=p.d, n_latents=n, k=a.k, hook=None if p.synthetic is not None else
                     p.train.hooks[0])
-    base = BASE_LR[family]
-    lr = (base if base is not None else default_lr(cfg)) * lr_mult
     steps = a.samples // a.batch if p.synthetic is not None else max(1, a.tokens * a.epochs // a.batch)
-    tc = replace(TrainConfig(), steps=steps, batch_size=a.batch, seed=seed, progress=False, checkpoint_every=0,
-                 log_every=max(1, steps // 4), lr=lr, **FAMILIES[family])
     t0 = time.perf_counter()
-    res = train_sae(p.train, cfg, None, tc)
+    if family in sae_peers.PEERS:
+        lr = sae_peers.base_lr(family, n) * lr_mult
+        if p.synthetic is not None:
+            batches, scale = p.train(0), 1.0
+        else:
+            src = DataSource(p.train, a.batch, seed=seed)
+            batches, scale = src.iterate(0), src.store_norm_scalar
+        sae = sae_peers.train(family, batches, p.d, n, a.k, lr, steps, a.batch, seed, scale)
+    else:
+        base = BASE_LR[family]
+        lr = (base if base is not None else default_lr(cfg)) * lr_mult
+        tc = replace(TrainConfig(), steps=steps, batch_size=a.batch, seed=seed, progress=False, checkpoint_every=0,
+                     log_every=max(1, steps // 4), lr=lr, **FAMILIES[family])
+        sae = train_sae(p.train, cfg, None, tc).sae
     seconds = time.perf_counter() - t0
     out = {"family": family, "lr": lr, "lr_mult": lr_mult, "seed": seed, "steps": steps, "wall_s": seconds}
     if p.synthetic is not None:
-        rec = evaluate_recovery(res.sae, p.synthetic, n_eval=a.eval_samples, batch_size=a.batch)
+        rec = evaluate_recovery(sae, p.synthetic, n_eval=a.eval_samples, batch_size=a.batch)
         out.update(recovered=rec.frac_recovered, mean_max_cos=rec.mean_max_cos, fvu=rec.fvu, l0=rec.l0)
         out["objective"] = rec.frac_recovered - 1e-3 * rec.fvu
     else:
         x = p.heldout
         with torch.no_grad():
-            f = res.sae.encode(x)
-            xh = res.sae.decode(f)
+            f = sae.encode(x)
+            xh = sae.decode(f)
         fvu = float((x - xh).pow(2).sum() / (x - x.mean(0)).pow(2).sum())
         out.update(fvu=fvu, l0=float((f != 0).sum(1).float().mean()), dead=float(((f != 0).sum(0) == 0).float().mean()),
                    heldout_tokens=len(x))
@@ -129,7 +141,8 @@ def summarise(runs: list[dict], keys: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="synthetic", help="synthetic, smollm2, minilm (comma-separated)")
-    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--families", default=",".join([*FAMILIES, *(p for p in sae_peers.PEERS if sae_peers.installed(p))]),
+                    help="recipes (default: monoscope's three, plus each peer library that is installed)")
     ap.add_argument("--lr-mults", default="0.25,0.5,1,2,4", help="the tuning budget: one run per multiplier")
     ap.add_argument("--dev-seed", type=int, default=0)
     ap.add_argument("--seeds", default="1,2,3", help="held-out seeds (at least 3 for the table)")
@@ -152,6 +165,15 @@ def main() -> None:
     mults = [float(x) for x in a.lr_mults.split(",")]
     seeds = [int(x) for x in a.seeds.split(",")]
     families = [f for f in a.families.split(",") if f]
+    for f in families:
+        if f not in FAMILIES and f not in sae_peers.PEERS:
+            ap.error(f"unknown recipe {f!r}; known: {', '.join([*FAMILIES, *sae_peers.PEERS])}")
+        if f in sae_peers.PEERS and not sae_peers.installed(f):
+            ap.error(f"recipe {f!r} needs the {sae_peers.PEERS[f]} package: pip install -e '.[peers]'")
+    missing = [p for p in sae_peers.PEERS if p not in families and not sae_peers.installed(p)]
+    if missing:
+        print(f"peer libraries not installed ({', '.join(missing)}): pip install -e '.[peers]' to train them in "
+              f"the same run", flush=True)
     report: dict = {"args": vars(a), "default_train_config": json.loads(json.dumps(asdict(TrainConfig()), default=str)),
                     "data": {}}
     for data in [d for d in a.data.split(",") if d]:
