@@ -76,7 +76,7 @@ def real_problem(name: str, a) -> Problem:
 
     from monoscope.evals.spliced import heldout_contexts
     from monoscope.models import load
-    from monoscope.store import ActivationStore, harvest
+    from monoscope.store import harvest
 
     if name not in _REAL:
         model = {"smollm2": "smollm2-135m", "minilm": "minilm"}[name]
