@@ -17,14 +17,13 @@ peers train on normalised rows (what the store yields), so raw inputs are scaled
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
-os.environ.setdefault("TQDM_DISABLE", "1")   # SAETrainer.fit draws a bar per run; set before tqdm is imported
 PEERS = {"sae-lens": "sae_lens", "sparsify": "sparsify"}      # recipe name -> module it needs
 
 
@@ -65,6 +64,10 @@ def train_saelens(batches, d, n, k, lr, steps, batch_size, scale) -> PeerSAE:
     from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
+    from sae_lens.training import sae_trainer
+    from tqdm import tqdm
+
+    sae_trainer.tqdm = functools.partial(tqdm, disable=True)      # fit() draws a progress bar per run
 
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d, d_sae=n, k=k, device="cpu"))
     cfg = SAETrainerConfig(total_training_samples=steps * batch_size, train_batch_size_samples=batch_size,

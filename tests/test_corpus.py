@@ -263,6 +263,24 @@ def test_no_bos_uses_separators_between_documents(bpe):
     assert np.array_equal(seps, np.flatnonzero(np.diff(ids)) + 1)   # one separator per boundary
 
 
+def test_an_encoder_tokenizer_without_bos_starts_contexts_with_cls():
+    """A BERT-style tokenizer (MiniLM's: [CLS]/[SEP], no BOS or EOS) used to fail every harvest with "needs a
+    BOS token"; its contexts now start with [CLS], the token it begins every sequence with, flagged special."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(SENTENCES * 5, trainers.WordPieceTrainer(
+        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
+    bert = PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
+                                   unk_token="[UNK]")
+    assert bert.bos_token_id is None and bert.eos_token_id is None
+    ctxs = list(iter_contexts(_docs(6), bert, 8))
+    assert ctxs and all(c.tokens[0] == bert.cls_token_id and c.special[0] for c in ctxs)
+    assert (np.concatenate([c.tokens for c in ctxs]) != bert.cls_token_id).sum() > len(ctxs)   # text, not only [CLS]
+
+
 def test_special_tokens_in_text_are_flagged(bpe):
     c = next(iter_contexts(["hello <eos> world " * 3], bpe, 8))
     eos = bpe.eos_token_id

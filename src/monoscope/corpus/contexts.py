@@ -137,14 +137,15 @@ def iter_contexts(documents: Iterable[Document | str], tokenizer: Any, context_l
                   batch_chars: int = 1 << 20) -> Iterator[Context]:
     """Tokenise `documents` and yield fixed-length `Context`s (see the module docstring for the layout).
 
-    bos_id: the BOS/separator token; default the tokenizer's BOS, else its EOS. Required when add_bos.
+    bos_id: the BOS/separator token; default the tokenizer's BOS, else its CLS (a BERT-style encoder has no
+        BOS and begins every sequence with [CLS]), else its EOS. Required when add_bos.
     pad_id: the padding token for pack=False; default the tokenizer's PAD, else EOS, else BOS.
     """
     if context_len < (2 if add_bos else 1):
         raise ValueError(f"context_len must be >= {2 if add_bos else 1} (got {context_len})")
-    bos = _resolve(bos_id, tokenizer, "bos_token_id", "eos_token_id")
+    bos = _resolve(bos_id, tokenizer, "bos_token_id", "cls_token_id", "eos_token_id")
     if add_bos and bos is None:
-        raise ValueError("add_bos=True needs a BOS token, but the tokenizer has neither a BOS nor an EOS token: "
+        raise ValueError("add_bos=True needs a BOS token, but the tokenizer has no BOS, CLS or EOS token: "
                          "pass bos_id=<token id> or add_bos=False")
     special_ids = _special_ids(tokenizer)
     extra = [x for x in (bos,) if x is not None]
