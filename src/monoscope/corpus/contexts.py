@@ -7,8 +7,8 @@ chunks, so no token is wasted on padding:
   begins in the middle of a document gets a BOS inserted in front of it (so the model never sees a
   context without its attention-sink token), one that begins at a document start uses that document's
   BOS. Document boundaries inside a context are marked by the next document's BOS.
-- ``add_bos=False``: documents are joined with one separator token (``bos_id``, i.e. the tokenizer's BOS or
-  else EOS; none if it has neither) and the stream is cut into plain chunks.
+- ``add_bos=False``: documents are joined with one separator token (``bos_id``, i.e. the tokenizer's BOS,
+  else CLS, else EOS; none if it has none of them) and the stream is cut into plain chunks.
 
 The trailing partial context of a packed stream is **dropped** (every context is full and real). With
 ``pack=False`` each document starts its own context(s) and the last one of each document is **padded**
