@@ -63,7 +63,6 @@ def train(name: str, batches: Iterator[torch.Tensor], d: int, n: int, k: int, lr
 def train_saelens(batches, d, n, k, lr, steps, batch_size, scale) -> PeerSAE:
     from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
-    from sae_lens.training.sae_trainer import SAETrainer
     from sae_lens.training import sae_trainer
     from tqdm import tqdm
 
@@ -72,7 +71,7 @@ def train_saelens(batches, d, n, k, lr, steps, batch_size, scale) -> PeerSAE:
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d, d_sae=n, k=k, device="cpu"))
     cfg = SAETrainerConfig(total_training_samples=steps * batch_size, train_batch_size_samples=batch_size,
                            lr=lr, lr_end=lr / 10, device="cpu")   # lr_end: what its runner config sets
-    SAETrainer(cfg=cfg, sae=sae, data_provider=iter(batches)).fit()
+    sae_trainer.SAETrainer(cfg=cfg, sae=sae, data_provider=iter(batches)).fit()
     sae.eval()
     return PeerSAE(sae.W_dec.detach(), sae.encode, sae.decode, scale)
 
