@@ -29,6 +29,10 @@ JSON for that purpose, not printed as a claim.
     python benchmarks/sae_quality.py --data synthetic                         # d=256, 4,096 planted, 122 steps
     python benchmarks/sae_quality.py --data smollm2,minilm --tokens 500000    # k=32, 8× latents
     python benchmarks/sae_quality.py --data synthetic --samples 100000 --lr-mults 0.5,1,2 --seeds 1,2,3  # quick
+
+Widening a grid: `--reuse OLD.json` takes every run of an earlier report whose recipe, data, multiplier and seed
+match, instead of training it again (runs are deterministic given the seed; every setting that shapes a run must
+be the same, or the option refuses). Reused runs are marked `"reused": true` and keep their old wall time.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -72,8 +77,6 @@ _REAL: dict[str, tuple] = {}
 
 def real_problem(name: str, a) -> Problem:
     """Harvest (once) `--tokens` of the model's middle residual stream, plus held-out activations."""
-    from pathlib import Path
-
     from monoscope.evals.spliced import heldout_contexts
     from monoscope.models import load
     from monoscope.store import harvest
@@ -133,6 +136,28 @@ def train_and_score(p: Problem, family: str, lr_mult: float, seed: int, a) -> di
     return out
 
 
+# Arguments that only choose which runs happen or where output goes; every other argument shapes a run.
+RUN_SELECTORS = {"data", "families", "lr_mults", "seeds", "workdir", "threads", "json", "reuse"}
+
+
+def load_reusable(path: str, a) -> dict[tuple, dict]:
+    """Runs of an earlier report, keyed by (data, family, lr_mult, seed), if that report trained them the same way.
+
+    Why: widening a learning-rate grid should cost only the new multipliers. Refuses (ValueError naming the
+    settings) when the earlier report differs in any argument that shapes a run, since its runs would then not
+    be the runs this invocation asks for."""
+    old = json.loads(Path(path).read_text())
+    differ = sorted(k for k, v in vars(a).items() if k not in RUN_SELECTORS and k in old["args"] and old["args"][k] != v)
+    if differ:
+        raise ValueError(f"--reuse {path}: it was run with different " + ", ".join(
+            f"--{k.replace('_', '-')} {old['args'][k]} (now {getattr(a, k)})" for k in differ))
+    cache = {}
+    for data, block in old["data"].items():
+        for run in block["tuning"] + [r for b in block["heldout"].values() for r in b["runs"]]:
+            cache[(data, run["family"], float(run["lr_mult"]), int(run["seed"]))] = {**run, "reused": True}
+    return cache
+
+
 def summarise(runs: list[dict], keys: list[str]) -> dict:
     return {k: (statistics.mean(r[k] for r in runs), statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0)
             for k in keys}
@@ -160,6 +185,8 @@ def main() -> None:
     ap.add_argument("--workdir", default="runs/bench-sae-quality")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", default="", help="write every run and the summary here")
+    ap.add_argument("--reuse", default="", help="an earlier --json report: take its matching runs instead of "
+                    "training them again (to widen --lr-mults or add --seeds)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -175,6 +202,12 @@ def main() -> None:
     if missing:
         print(f"peer libraries not installed ({', '.join(missing)}): pip install -e '.[peers]' to train them in "
               f"the same run", flush=True)
+    try:
+        cache = load_reusable(a.reuse, a) if a.reuse else {}
+    except (OSError, ValueError, KeyError) as e:
+        ap.error(str(e) if isinstance(e, ValueError) else f"--reuse {a.reuse}: not a sae_quality report ({e})")
+    if cache:
+        print(f"reusing matching runs from {a.reuse} ({len(cache)} available)", flush=True)
     report: dict = {"args": vars(a), "default_train_config": json.loads(json.dumps(asdict(TrainConfig()), default=str)),
                     "data": {}}
     for data in [d for d in a.data.split(",") if d]:
@@ -184,13 +217,19 @@ def main() -> None:
         print(f"\n== {data}: tuning {len(mults)} learning rates per recipe on seed {a.dev_seed}, then seeds "
               f"{', '.join(map(str, seeds))}", flush=True)
         block = {"tuning": [], "heldout": {}}
+
+        def run(fam: str, mult: float, seed: int, data=data, problem=problem) -> dict:
+            return cache.get((data, fam, mult, seed)) or train_and_score(problem(seed), fam, mult, seed, a)
+
         for fam in families:
-            tune = [train_and_score(problem(a.dev_seed), fam, m, a.dev_seed, a) for m in mults]
+            tune = [run(fam, m, a.dev_seed) for m in mults]
             block["tuning"] += tune
             best = max(tune, key=lambda r: r["objective"])
             edge = " (at the edge of the grid: widen --lr-mults)" if best["lr_mult"] in (mults[0], mults[-1]) else ""
-            print(f"  {fam:<10} tuned lr {best['lr']:.3g} (×{best['lr_mult']:g}){edge}", flush=True)
-            runs = [train_and_score(problem(s), fam, best["lr_mult"], s, a) for s in seeds]
+            n_new = sum(not r.get("reused") for r in tune)
+            print(f"  {fam:<10} tuned lr {best['lr']:.3g} (×{best['lr_mult']:g}){edge}; {n_new} of {len(tune)} "
+                  f"tuning runs trained now", flush=True)
+            runs = [run(fam, best["lr_mult"], s) for s in seeds]
             block["heldout"][fam] = {"lr": best["lr"], "runs": runs, "summary": summarise(runs, keys)}
         report["data"][data] = block
         print(f"  {'recipe':<10} " + " ".join(f"{k:>18}" for k in keys) + f"   (mean ± sd over {len(seeds)} held-out seeds)")
