@@ -168,7 +168,7 @@ def main() -> None:
     ap.add_argument("--data", default="synthetic", help="synthetic, smollm2, minilm (comma-separated)")
     ap.add_argument("--families", default=",".join([*FAMILIES, *(p for p in sae_peers.PEERS if sae_peers.installed(p))]),
                     help="recipes (default: monoscope's two, plus each peer library that is installed)")
-    ap.add_argument("--lr-mults", default="0.5,2,8,32", help="the tuning budget: one run per multiplier of each "
+    ap.add_argument("--lr-mults", default="0.125,0.5,2,8,32,128", help="the tuning budget: one run per multiplier of each "
                     "recipe's own default learning rate")
     ap.add_argument("--dev-seed", type=int, default=0)
     ap.add_argument("--seeds", default="1,2,3", help="held-out seeds (at least 3 for the table)")
