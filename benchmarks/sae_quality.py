@@ -151,6 +151,10 @@ def load_reusable(path: str, a) -> dict[tuple, dict]:
     if differ:
         raise ValueError(f"--reuse {path}: it was run with different " + ", ".join(
             f"--{k.replace('_', '-')} {old['args'][k]} (now {getattr(a, k)})" for k in differ))
+    now = json.loads(json.dumps(asdict(TrainConfig()), default=str))
+    changed = sorted(k for k, v in old.get("default_train_config", {}).items() if now.get(k) != v)
+    if changed:                      # the package's recipe moved since: its "default" runs are not today's
+        raise ValueError(f"--reuse {path}: TrainConfig()'s defaults changed since it ran ({', '.join(changed)})")
     cache = {}
     for data, block in old["data"].items():
         for run in block["tuning"] + [r for b in block["heldout"].values() for r in b["runs"]]:
