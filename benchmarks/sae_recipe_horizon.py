@@ -55,7 +55,10 @@ def main() -> None:
             recipes.append((fam, float(mult or 1)))
         except ValueError:
             ap.error(f"--recipes {item!r}: the multiplier must be a number, as in fast-adam:0.5")
-    store = ActivationStore(a.store)
+    try:
+        store = ActivationStore(a.store)
+    except Exception as e:                      # a missing or foreign directory: say so in one line
+        ap.error(f"--store {a.store}: not an activation store ({e})")
     hook = store.hooks[0]
     lm = load(a.model or store.manifest.config.model)
     cfg = SAEConfig("topk", d_in=store.d_model, n_latents=a.latents, k=a.k, hook=hook,
