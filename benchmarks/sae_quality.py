@@ -98,6 +98,17 @@ def real_problem(name: str, a) -> Problem:
     return Problem(name, store.d_model, store, held)
 
 
+def family_train_config(family: str, cfg: SAEConfig, lr_mult: float, steps: int, batch: int, seed: int,
+                        log_every: int | None = None) -> TrainConfig:
+    """A monoscope recipe family's TrainConfig for one run: its settings, and its base rate × `lr_mult`
+    (the default family's base is `default_lr`, what `TrainConfig()` trains `cfg` with). `log_every` None:
+    four log lines a run (the logged FVU is the mean over the steps since the previous line)."""
+    base = BASE_LR[family]
+    lr = (base if base is not None else default_lr(cfg)) * lr_mult
+    return replace(TrainConfig(), steps=steps, batch_size=batch, seed=seed, progress=False, checkpoint_every=0,
+                   log_every=log_every or max(1, steps // 4), lr=lr, **FAMILIES[family])
+
+
 def train_and_score(p: Problem, family: str, lr_mult: float, seed: int, a) -> dict:
     n = a.latents if p.synthetic is not None else a.expansion * p.d
     cfg = SAEConfig("topk", d_in=p.d, n_latents=n, k=a.k, hook=None if p.synthetic is not None else
@@ -113,10 +124,8 @@ def train_and_score(p: Problem, family: str, lr_mult: float, seed: int, a) -> di
             batches, scale = src.iterate(0), src.store_norm_scalar
         sae = sae_peers.train(family, batches, p.d, n, a.k, lr, steps, a.batch, seed, scale)
     else:
-        base = BASE_LR[family]
-        lr = (base if base is not None else default_lr(cfg)) * lr_mult
-        tc = replace(TrainConfig(), steps=steps, batch_size=a.batch, seed=seed, progress=False, checkpoint_every=0,
-                     log_every=max(1, steps // 4), lr=lr, **FAMILIES[family])
+        tc = family_train_config(family, cfg, lr_mult, steps, a.batch, seed)
+        lr = tc.lr
         sae = train_sae(p.train, cfg, None, tc).sae
     seconds = time.perf_counter() - t0
     out = {"family": family, "lr": lr, "lr_mult": lr_mult, "seed": seed, "steps": steps, "wall_s": seconds}

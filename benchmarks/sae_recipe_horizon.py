@@ -19,14 +19,14 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 
 import torch
 
-from sae_quality import BASE_LR, FAMILIES
+from sae_quality import FAMILIES, family_train_config
+from monoscope.errors import UserError
 from monoscope.evals.spliced import heldout_spliced_loss
 from monoscope.models import load
-from monoscope.sae import SAEConfig, TrainConfig, default_lr, train_sae
+from monoscope.sae import SAEConfig, TrainConfig, train_sae
 from monoscope.store import ActivationStore
 
 
@@ -57,7 +57,7 @@ def main() -> None:
             ap.error(f"--recipes {item!r}: the multiplier must be a number, as in fast-adam:0.5")
     try:
         store = ActivationStore(a.store)
-    except Exception as e:                      # a missing or foreign directory: say so in one line
+    except UserError as e:                      # a missing or foreign directory: say so in one line
         ap.error(f"--store {a.store}: not an activation store ({e})")
     hook = store.hooks[0]
     lm = load(a.model or store.manifest.config.model)
@@ -65,14 +65,13 @@ def main() -> None:
                     model=store.manifest.config.model)
     rows = []
     for fam, mult in recipes:
-        base = BASE_LR[fam]
-        lr = (base if base is not None else default_lr(cfg)) * mult
-        tc = replace(TrainConfig(), steps=a.steps, batch_size=a.batch, seed=a.seed, lr=lr, progress=False,
-                     checkpoint_every=0, **FAMILIES[fam])
+        # logged every 10 steps, as the demo does, so the training FVU is the mean of the last 10 steps
+        tc = family_train_config(fam, cfg, mult, a.steps, a.batch, a.seed, log_every=TrainConfig().log_every)
+        lr = tc.lr
         t0 = time.perf_counter()
         res = train_sae(store, cfg, None, tc, hook=hook)
         seconds = time.perf_counter() - t0
-        last = res.history[-1] if res.history else {}
+        last = res.metrics                      # the final step's (the trainer always logs it)
         spl = heldout_spliced_loss(lm, res.sae, store, n_contexts=a.contexts, progress=False)
         row = dict(recipe=fam, lr_mult=mult, lr=lr, steps=a.steps, train_fvu=last.get("fvu"),
                    dead=last.get("dead_frac"), delta_ce=spl.delta_ce, kl=spl.kl_sae,
