@@ -41,7 +41,7 @@ def run(arch: str, lr: float, knob: float, seed: int, steps: int):
     cfg = SAEConfig(arch, d_in=D, n_latents=LATENTS, **extra)
     res = train_sae(data.factory(BATCH), cfg, None, steps=steps, batch_size=BATCH, lr=lr, seed=seed,
                     betas=None if arch == "jumprelu" else (0.5, 0.99), progress=False, checkpoint_every=0,
-                    dead_tokens=8 * BATCH, b_dec_init="mean")
+                    dead_tokens=8 * BATCH, b_dec_init="mean", grad_clip=1.0)   # one clip for all, whatever the recipe
     rec = evaluate_recovery(res.sae, data, n_eval=8192, batch_size=2048)
     fresh = build_sae(cfg).init_weights(torch.Generator().manual_seed(seed))
     ctrl = evaluate_recovery(fresh, data, n_eval=2048, batch_size=2048)
@@ -75,7 +75,7 @@ def main() -> None:
                      "mean_max_cos": rec.mean_max_cos, "untrained_recovered": ctrl.frac_recovered})
         print(f"held-out {arch}: {rec} (lr {lr:g}, {name} {kv:g}; untrained: {100 * ctrl.frac_recovered:.1f}%) "
               f"[{time.perf_counter() - t:.0f}s]", flush=True)
-    print(f"\n| architecture | lr | sparsity knob | FVU | L0 | recovered (cos > 0.9) | untrained control |")
+    print("\n| architecture | lr | sparsity knob | FVU | L0 | recovered (cos > 0.9) | untrained control |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         name = KNOBS[r["arch"]][0]

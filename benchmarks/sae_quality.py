@@ -1,11 +1,12 @@
 """Top-k SAE training recipes compared fairly: same tuning budget on a development seed, reported on held-out seeds.
 
 Recipes (families of training settings; each family's learning rate is tuned, nothing else):
-  * default    `TrainConfig()` — what monoscope trains with unless told otherwise: the standard settings
-               (Adam β=(0.9, 0.999), clip 1, b_dec = 0, lr 2e-4·√(2¹⁴/n), Gao et al.'s scaling), so the old
-               "gao" family, which set exactly these, trained the same SAEs and is gone
-  * fast-adam  Adam β=(0.5, 0.95), no gradient clipping, b_dec initialised to the first batch's mean: the
-               recipe tuned on the synthetic problem earlier (its old "ours")
+  * standard   Adam β=(0.9, 0.999), clip 1, b_dec = 0, base lr 2e-4·√(2¹⁴/n) (Gao et al.'s scaling): the
+               common top-k settings, and monoscope's default until the horizon benchmark chose fast-adam
+  * fast-adam  Adam β=(0.5, 0.95), no gradient clipping, b_dec initialised to the first batch's mean, base lr
+               1.5e-2. With 2.5e-3·√(4096/n), the rate it tuned to at the demo's 600 steps with the dead
+               fraction bounded (sae_recipe_horizon.py), it is monoscope's top-k default: `TrainConfig()`
+               trains a top-k SAE this way (src/monoscope/sae/data/recipe.yaml)
   * sae-lens   SAELens v6's TopKTrainingSAE and SAETrainer with their defaults  } when `.[peers]` is installed
   * sparsify   EleutherAI sparsify's SparseCoder and its signum step            } (benchmarks/sae_peers.py)
 
@@ -30,6 +31,8 @@ JSON for that purpose, not printed as a claim.
     python benchmarks/sae_quality.py --data synthetic                         # d=256, 4,096 planted, 122 steps
     python benchmarks/sae_quality.py --data smollm2,minilm --tokens 500000    # k=32, 8× latents
     python benchmarks/sae_quality.py --data synthetic --samples 100000 --lr-mults 0.5,1,2 --seeds 1,2,3  # quick
+    python benchmarks/sae_quality.py --data minilm --batch 1024 --families standard,fast-adam \
+        --lrs 5e-4,1.25e-3,3.1e-3,7.5e-3 --max-dead 0.05     # 488 steps; the same rates for both, dead bounded
 
 Widening a grid: `--reuse OLD.json` takes every run of an earlier report whose recipe, data, multiplier and seed
 match, instead of training it again (runs are deterministic given the seed; every setting that shapes a run must
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
@@ -48,14 +52,15 @@ import torch
 
 import sae_peers
 from monoscope.evals import SyntheticConfig, SyntheticData, evaluate_recovery
-from monoscope.sae import SAEConfig, TrainConfig, default_lr, train_sae
+from monoscope.sae import SAEConfig, TrainConfig, train_sae
 from monoscope.sae.data import DataSource
 
+# Every setting a family differs in is written out, so a family means the same thing whatever the package default.
 FAMILIES = {
-    "default": dict(),
+    "standard": dict(betas=(0.9, 0.999), b_dec_init="zeros", grad_clip=1.0),
     "fast-adam": dict(betas=(0.5, 0.95), b_dec_init="mean", grad_clip=0.0),
 }
-BASE_LR = {"default": None, "fast-adam": 1.5e-2}   # None: default_lr (2e-4·√(2¹⁴/n) for top-k)
+BASE_LR = {"standard": lambda n: 2e-4 * math.sqrt(2 ** 14 / n), "fast-adam": lambda n: 1.5e-2}
 
 
 @dataclass
@@ -101,23 +106,30 @@ def real_problem(name: str, a) -> Problem:
 
 def family_train_config(family: str, cfg: SAEConfig, lr_mult: float, steps: int, batch: int, seed: int,
                         log_every: int | None = None) -> TrainConfig:
-    """A monoscope recipe family's TrainConfig for one run: its settings, and its base rate × `lr_mult`
-    (the default family's base is `default_lr`, what `TrainConfig()` trains `cfg` with). `log_every` None:
-    four log lines a run (the logged FVU is the mean over the steps since the previous line)."""
-    base = BASE_LR[family]
-    lr = (base if base is not None else default_lr(cfg)) * lr_mult
+    """A monoscope recipe family's TrainConfig for one run: its settings, and its base rate × `lr_mult`.
+    `log_every` None: four log lines a run (the logged FVU is the mean over the steps since the previous line)."""
+    lr = BASE_LR[family](cfg.n_latents) * lr_mult
     return replace(TrainConfig(), steps=steps, batch_size=batch, seed=seed, progress=False, checkpoint_every=0,
                    log_every=log_every or max(1, steps // 4), lr=lr, **FAMILIES[family])
 
 
+def n_latents(p: Problem, a) -> int:
+    return a.latents if p.synthetic is not None else a.expansion * p.d
+
+
+def base_rate(family: str, n: int) -> float:
+    """The rate a family's multipliers scale: its library default (peers) or BASE_LR (monoscope's)."""
+    return sae_peers.base_lr(family, n) if family in sae_peers.PEERS else BASE_LR[family](n)
+
+
 def train_and_score(p: Problem, family: str, lr_mult: float, seed: int, a) -> dict:
-    n = a.latents if p.synthetic is not None else a.expansion * p.d
+    n = n_latents(p, a)
     cfg = SAEConfig("topk", d_in=p.d, n_latents=n, k=a.k, hook=None if p.synthetic is not None else
                     p.train.hooks[0])
     steps = a.samples // a.batch if p.synthetic is not None else max(1, a.tokens * a.epochs // a.batch)
     t0 = time.perf_counter()
     if family in sae_peers.PEERS:
-        lr = sae_peers.base_lr(family, n) * lr_mult
+        lr = base_rate(family, n) * lr_mult
         if p.synthetic is not None:
             batches, scale = p.train(0), 1.0
         else:
@@ -155,7 +167,7 @@ def objective(run: dict, max_dead: float | None) -> tuple:
 
 
 # Arguments that only choose which runs happen or where output goes; every other argument shapes a run.
-RUN_SELECTORS = {"data", "families", "lr_mults", "seeds", "workdir", "threads", "json", "reuse", "max_dead"}
+RUN_SELECTORS = {"data", "families", "lr_mults", "lrs", "seeds", "workdir", "threads", "json", "reuse", "max_dead"}
 
 
 def load_reusable(path: str, a) -> dict[tuple, dict]:
@@ -171,7 +183,7 @@ def load_reusable(path: str, a) -> dict[tuple, dict]:
             f"--{k.replace('_', '-')} {old['args'][k]} (now {getattr(a, k)})" for k in differ))
     now = json.loads(json.dumps(asdict(TrainConfig()), default=str))
     changed = sorted(k for k, v in old.get("default_train_config", {}).items() if now.get(k) != v)
-    if changed:                      # the package's recipe moved since: its "default" runs are not today's
+    if changed:                      # the package's recipe moved since: settings a family leaves alone differ
         raise ValueError(f"--reuse {path}: TrainConfig()'s defaults changed since it ran ({', '.join(changed)})")
     cache = {}
     for data, block in old["data"].items():
@@ -192,6 +204,8 @@ def main() -> None:
                     help="recipes (default: monoscope's two, plus each peer library that is installed)")
     ap.add_argument("--lr-mults", default="0.125,0.5,2,8,32,128", help="the tuning budget: one run per multiplier of each "
                     "recipe's own default learning rate")
+    ap.add_argument("--lrs", default="", help="instead of --lr-mults: these absolute learning rates for every "
+                    "recipe (the same rates for all, as sae_recipe_horizon.py --tune)")
     ap.add_argument("--dev-seed", type=int, default=0)
     ap.add_argument("--seeds", default="1,2,3", help="held-out seeds (at least 3 for the table)")
     ap.add_argument("--samples", type=int, default=500_000, help="synthetic training samples")
@@ -215,6 +229,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     mults = [float(x) for x in a.lr_mults.split(",")]
+    rates = [float(x) for x in a.lrs.split(",") if x]
     seeds = [int(x) for x in a.seeds.split(",")]
     families = [f for f in a.families.split(",") if f]
     for f in families:
@@ -238,7 +253,7 @@ def main() -> None:
         synthetic = data == "synthetic"
         problem = (lambda s: synthetic_problem(s, a)) if synthetic else (lambda s, d=data: real_problem(d, a))
         keys = ["recovered", "mean_max_cos", "fvu", "l0"] if synthetic else ["fvu", "dead", "l0"]
-        print(f"\n== {data}: tuning {len(mults)} learning rates per recipe on seed {a.dev_seed}, then seeds "
+        print(f"\n== {data}: tuning {len(rates or mults)} learning rates per recipe on seed {a.dev_seed}, then seeds "
               f"{', '.join(map(str, seeds))}", flush=True)
         block = {"tuning": [], "heldout": {}}
 
@@ -246,10 +261,14 @@ def main() -> None:
             return cache.get((data, fam, mult, seed)) or train_and_score(problem(seed), fam, mult, seed, a)
 
         for fam in families:
+            if rates:                    # absolute rates: each as a multiple of this family's base at this width
+                n = n_latents(problem(a.dev_seed), a)
+                mults = [lr / base_rate(fam, n) for lr in rates]
             tune = [run(fam, m, a.dev_seed) for m in mults]
             block["tuning"] += tune
             best = max(tune, key=lambda r: objective(r, a.max_dead))
-            edge = " (at the edge of the grid: widen --lr-mults)" if best["lr_mult"] in (mults[0], mults[-1]) else ""
+            at_edge = best["lr_mult"] in (mults[0], mults[-1])
+            edge = f" (at the edge of the grid: widen {'--lrs' if rates else '--lr-mults'})" if at_edge else ""
             n_new = sum(not r.get("reused") for r in tune)
             if not objective(best, a.max_dead)[0]:
                 edge += f" (no rate kept dead ≤ {100 * a.max_dead:g}%: the fewest dead)"

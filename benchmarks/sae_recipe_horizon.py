@@ -3,13 +3,15 @@
 Trains a top-k SAE on an activation store with recipe families of `sae_quality.py` for `--steps` steps, in
 one process on the same data, and prints what the demo reports: the training FVU and dead fraction at the
 last step (latents silent over the last 5% of the run's tokens), and the spliced CE on held-out documents
-(ΔCE in nats, KL, CE recovered vs zero-ablation). `default` (`TrainConfig()` with nothing set) is the
-control: what a user gets today.
+(ΔCE in nats, KL, CE recovered vs zero-ablation). `standard` (Adam 0.9/0.999, clip 1, zero b_dec, Gao et
+al.'s 2e-4·√(2¹⁴/n)) is the control: the common top-k recipe, and monoscope's default before this benchmark.
+monoscope's top-k default today is `fast-adam` at 2.5e-3·√(4096/n), the rate its tuning mode chose.
 
 Two modes:
 
   fixed rates   `--recipes FAMILY:MULT,...`, the rate as a multiple of the family's base rate in
-                sae_quality.py (fast-adam ×0.5 = 7.5e-3 is the rate it tuned to at 122 steps); seed `--seed`.
+                sae_quality.py (fast-adam ×0.5 = 7.5e-3 is the rate it tuned to at 122 steps without a
+                dead-latent bound; ×0.1667 = 2.5e-3 is today's default at 4,096 latents); seed `--seed`.
   tuning        `--tune LR,LR,...`: every family in `--families` gets the same absolute learning rates (the
                 same budget) on the development seed `--dev-seed`; its tuned rate is the run with the lowest
                 ΔCE among those with at most `--max-dead` dead latents (a recipe that buys reconstruction
@@ -18,7 +20,7 @@ Two modes:
                 held-out contexts (`--contexts` each), so the reported ΔCE is not the one the rate was picked on.
 
     monoscope demo --out runs/demo1                      # or any store of the model's residual stream
-    python benchmarks/sae_recipe_horizon.py --store runs/demo1/store --steps 600 --recipes default:1,fast-adam:0.5
+    python benchmarks/sae_recipe_horizon.py --store runs/demo1/store --steps 600 --recipes standard:1,fast-adam:0.5
     python benchmarks/sae_recipe_horizon.py --store runs/demo1/store --steps 600 --tune 4e-4,1e-3,2.5e-3,6.25e-3
 
 Quality only; each run's wall time is printed with the load average and is not a speed claim.
@@ -76,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", required=True, help="an activation store (e.g. runs/demo1/store)")
     ap.add_argument("--model", default="", help="the store's model (default: the one its manifest names)")
-    ap.add_argument("--recipes", default="default:1,fast-adam:0.5", help="fixed rates: FAMILY:MULT, comma-separated")
+    ap.add_argument("--recipes", default="standard:1,fast-adam:0.5", help="fixed rates: FAMILY:MULT, comma-separated")
     ap.add_argument("--tune", default="", help="tuning mode: absolute learning rates every family is tried at")
     ap.add_argument("--families", default=",".join(FAMILIES), help="tuning mode: the families compared")
     ap.add_argument("--dev-seed", type=int, default=0, help="tuning mode: the seed the rate is chosen on")

@@ -118,8 +118,10 @@ def sparse_loop(batches, d, n, k, lr, device, autocast, steps, warmup):
 
 def ours(batches, d, n, k, lr, device, steps, warmup):
     cfg = SAEConfig("topk", d_in=d, n_latents=n, k=k)
+    # the baselines' optimiser work exactly (Adam 0.9/0.999, clip 1), whatever the package's top-k recipe
     tc = TrainConfig(steps=warmup + steps + 1, batch_size=batches[0].shape[0], lr=lr, device=str(device),
-                     norm_scalar=None, progress=False, log_every=10 ** 9, checkpoint_every=0, lr_decay_frac=0.0)
+                     norm_scalar=None, progress=False, log_every=10 ** 9, checkpoint_every=0, lr_decay_frac=0.0,
+                     betas=(0.9, 0.999), grad_clip=1.0, b_dec_init="zeros")
     tr = Trainer(batches, cfg, tc)
     tr.run(stop_after=warmup)
     sync(device)

@@ -116,5 +116,45 @@ def test_train_config_defaults_are_the_shipped_recipe():
 
     recipe = load_recipe()
     defaults = {f.name: f.default for f in fields(TrainConfig)}
+    per_architecture = recipe.pop("architectures")
     for k, v in recipe.items():
-        assert defaults[k] == (tuple(v) if isinstance(v, list) else v), k
+        # a field left None defers to the recipe per architecture; any other default is the recipe's value
+        assert defaults[k] is None or defaults[k] == (tuple(v) if isinstance(v, list) else v), k
+    assert "topk" in per_architecture
+    tc = TrainConfig()
+    for arch in ("topk", "relu", "jumprelu", "batchtopk"):
+        for k in ("betas", "grad_clip", "b_dec_init"):
+            assert tc.setting(k, arch) == per_architecture.get(arch, {}).get(k, recipe[k]), (arch, k)
+
+
+def test_the_topk_recipe_reaches_the_optimizer_and_leaves_other_architectures_alone():
+    """What the trainer builds, not what the config says: a top-k SAE gets the recipe's Adam betas, no clipping,
+    a mean-initialised b_dec and the recipe's rate scaled to its width; JumpReLU keeps Gemma Scope's β1 = 0 and
+    the recipe-wide clip; an explicit setting wins (catches a recipe that is read but not applied)."""
+    import math
+
+    from monoscope.sae import SAEConfig, TrainConfig, default_lr
+    from monoscope.sae.trainer import RECIPE, SAESpec, Trainer
+
+    top = RECIPE["architectures"]["topk"]
+
+    def shifted(seed: int):                                             # activations with mean ≈ 3, not 0
+        g = torch.Generator().manual_seed(seed)
+        while True:
+            yield torch.randn(64, 16, generator=g) + 3.0
+
+    specs = [SAESpec(SAEConfig("topk", d_in=16, n_latents=64, k=4), name="t"),
+             SAESpec(SAEConfig("jumprelu", d_in=16, n_latents=64), name="j")]
+    tr = Trainer(shifted, specs, TrainConfig(steps=1, batch_size=64, progress=False, checkpoint_every=0))
+    t, j = tr.members
+    assert t.opt.param_groups[0]["betas"] == tuple(top["betas"]) and t.grad_clip == top["grad_clip"] == 0.0
+    assert t.b_dec_init == "mean" and t.lr == pytest.approx(top["lr"] * math.sqrt(top["lr_latents"] / 64))
+    assert j.opt.param_groups[0]["betas"] == (0.0, 0.999) and j.grad_clip == RECIPE["grad_clip"] == 1.0
+    assert j.b_dec_init == "zeros" and j.lr == default_lr(specs[1].cfg) == 7e-5
+    tr.run()
+    # b_dec starts at the (normalised) batch mean, ≈ 3·c ≈ 0.95, for top-k; JumpReLU's starts at 0 and moves ≤ lr
+    assert float(t.module.b_dec.detach().min()) > 0.5 and float(j.module.b_dec.detach().abs().max()) < 0.01
+    mine = Trainer(shifted, specs[:1], TrainConfig(steps=1, batch_size=64, progress=False, checkpoint_every=0, betas=(0.9, 0.99),
+                               grad_clip=2.0, b_dec_init="zeros"))
+    m = mine.members[0]
+    assert m.opt.param_groups[0]["betas"] == (0.9, 0.99) and m.grad_clip == 2.0 and m.b_dec_init == "zeros"

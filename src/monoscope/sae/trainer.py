@@ -1,8 +1,10 @@
 """One trainer for every SAE architecture, one process or many, one SAE or several per pass of the data.
 
-Recipe (Scaling Monosemanticity, April 2024 update): Adam (0.9, 0.999) without weight decay, gradient-norm
-clipping at 1, learning rate linear to 0 over the last 20% of steps, sparsity coefficient ramped from 0
-over the first 5% (architectures with a λ term). GPU: bf16 autocast with fp32 master weights; CPU: fp32.
+Recipe (data/recipe.yaml; Scaling Monosemanticity, April 2024 update): Adam (0.9, 0.999) without weight
+decay, gradient-norm clipping at 1, learning rate linear to 0 over the last 20% of steps, sparsity coefficient
+ramped from 0 over the first 5% (architectures with a λ term). Top-k overrides the optimiser settings with its
+benchmarked ones (Adam 0.5/0.95, no clipping, b_dec from the first batch's mean, 2.5e-3·√(4096/n); see the
+recipe's `evidence`). GPU: bf16 autocast with fp32 master weights; CPU: fp32.
 
 Data: an activation store, a list / factory / iterator of [batch, d_in] tensors (`monoscope.sae.data`), or
 the model itself (`monoscope.sae.streaming.ActivationStream`: several hooks from one forward pass, through a
@@ -59,10 +61,20 @@ def load_recipe(path: str | Path = RECIPE_FILE) -> dict[str, Any]:
     """The training recipe TrainConfig's defaults come from (see data/recipe.yaml for how it is chosen)."""
     import yaml
 
-    return {k: v for k, v in yaml.safe_load(Path(path).read_text()).items() if k != "evidence"}
+    recipe = {k: v for k, v in yaml.safe_load(Path(path).read_text()).items() if k != "evidence"}
+    recipe["architectures"] = {a: {k: v for k, v in over.items() if k != "evidence"}
+                               for a, over in (recipe.get("architectures") or {}).items()}
+    return recipe
 
 
 RECIPE = load_recipe()
+
+
+def recipe_setting(name: str, architecture: str) -> Any:
+    """The recipe's value of one training setting for one architecture: its own entry under `architectures:`
+    in data/recipe.yaml if it has one, else the recipe-wide value. Why per architecture: a recipe is chosen by
+    benchmarking one architecture (top-k), and it should not silently retune the others (JumpReLU's β1 = 0)."""
+    return RECIPE["architectures"].get(architecture, {}).get(name, RECIPE[name])
 
 
 @dataclass
@@ -77,14 +89,14 @@ class TrainConfig:
     lr_decay_frac: float = RECIPE["lr_decay_frac"]     # linear decay over the last 20% …
     lr_decay_to: float = RECIPE["lr_decay_to"]         # … to 0
     l1_warmup_frac: float = RECIPE["l1_warmup_frac"]   # λ ramp (relu, jumprelu)
-    betas: tuple[float, float] | None = RECIPE["betas"]  # None: the architecture's (SAE.adam_betas; jumprelu β1 = 0)
+    betas: tuple[float, float] | None = None  # None: the recipe's for the architecture, else SAE.adam_betas
     eps: float = float(RECIPE["eps"])
-    grad_clip: float = RECIPE["grad_clip"]
+    grad_clip: float | None = None           # None: the recipe's for the architecture (0 = no clipping)
     aux_coeff: float = RECIPE["aux_coeff"]             # AuxK weight (top-k family; 0 disables)
     aux_k: int | None = None                 # default d_in // 2
     dead_tokens: int | None = None           # a latent silent this many tokens is dead (AuxK target, dead %)…
     dead_window_frac: float = RECIPE["dead_window_frac"]  # … default: this fraction of the run's tokens
-    b_dec_init: str = RECIPE["b_dec_init"]             # "zeros" (April recipe) or "mean" of the first batch
+    b_dec_init: str | None = None            # "zeros" (April recipe), "mean" of the first batch; None: the recipe's
     norm_scalar: float | str | None = "auto"  # iterables: "auto" estimates E‖c·x‖² = d; stores: their own
     seed: int = 0                            # weight init (and store shuffling)
     device: str = "auto"
@@ -97,6 +109,12 @@ class TrainConfig:
     max_bad_batches: int = 100               # consecutive non-finite batches before giving up
     keep_first_token: bool = False           # stores / streams: train on the first token of each context too
     keep_special: bool = False               # stores / streams: train on BOS/EOS/padding too
+
+    def setting(self, name: str, architecture: str) -> Any:
+        """This config's value of `betas`, `grad_clip` or `b_dec_init`, or the recipe's for the architecture
+        where it is None (see `recipe_setting`)."""
+        value = getattr(self, name)
+        return value if value is not None else recipe_setting(name, architecture)
 
     def dead_window(self, total_steps: int) -> int:
         """Tokens a latent must stay silent to count as dead: `dead_tokens`, or `dead_window_frac` of the run.
@@ -114,6 +132,11 @@ class TrainConfig:
 
 
 def default_lr(cfg: SAEConfig) -> float:
+    """The learning rate an SAE trains with unless one is given: the recipe's for its architecture (scaled by
+    √(lr_latents / n_latents), Gao et al.'s exponent, from the width it was tuned at), else the literature's."""
+    own = RECIPE["architectures"].get(cfg.architecture, {})
+    if "lr" in own:
+        return float(own["lr"]) * math.sqrt(own.get("lr_latents", cfg.n_latents) / cfg.n_latents)
     if cfg.architecture == "relu":
         return 5e-5                                     # the paper's reasonable default
     if cfg.architecture == "jumprelu":
@@ -180,7 +203,10 @@ class _Member:
         from .architectures import ARCHITECTURE_CLASSES
 
         arch = ARCHITECTURE_CLASSES[self.cfg.architecture]        # what the architecture asks of the trainer
-        betas = tuple(t.betas) if t.betas is not None else arch.adam_betas
+        betas = t.setting("betas", self.cfg.architecture)
+        betas = tuple(betas) if betas is not None else arch.adam_betas
+        self.grad_clip = float(t.setting("grad_clip", self.cfg.architecture) or 0.0)
+        self.b_dec_init = t.setting("b_dec_init", self.cfg.architecture)
         self.opt = torch.optim.Adam(self.module.parameters(), lr=self.lr, betas=betas, eps=t.eps, weight_decay=0.0)
         self.since_fired = torch.zeros(self.hi - self.lo, dtype=torch.long, device=tr.device)
         self.step = self.tokens = self.skipped = self.nonfinite = 0
@@ -573,7 +599,9 @@ class Trainer:
         if m.out is not None:
             m.out.mkdir(parents=True, exist_ok=True)
             m.metrics_f = open(m.out / "metrics.jsonl", "a")
-        m.loggers = Loggers(t.loggers, m.out, {**asdict(m.cfg), **asdict(t), "lr": m.lr}, run_name=m.name or None)
+        # the settings this SAE actually trains with (a None in TrainConfig is resolved from the recipe)
+        used = {"lr": m.lr, "betas": m.opt.param_groups[0]["betas"], "grad_clip": m.grad_clip, "b_dec_init": m.b_dec_init}
+        m.loggers = Loggers(t.loggers, m.out, {**asdict(m.cfg), **asdict(t), **used}, run_name=m.name or None)
 
     def _write_run_spec(self) -> None:
         if self.out is None or not self.main:
@@ -601,7 +629,7 @@ class Trainer:
             return
         m.bad_run = 0
         n_dead = st.count_dead(n_dead)
-        if m.step == 0 and t.b_dec_init == "mean":
+        if m.step == 0 and m.b_dec_init == "mean":
             with torch.no_grad():
                 m.module.b_dec.copy_(st.batch_mean(x))
         lr = m.lr * lr_factor(m.step, self.total, t.lr_warmup_steps, t.lr_decay_frac, t.lr_decay_to)
@@ -626,8 +654,8 @@ class Trainer:
         loss.backward()
         st.after_backward(m.module)
         m.module.remove_parallel_decoder_grad()
-        if t.grad_clip and t.grad_clip > 0:
-            st.clip(m.module, t.grad_clip)
+        if m.grad_clip > 0:
+            st.clip(m.module, m.grad_clip)
         m.opt.step()
         m.module.after_step()
         rows = st.global_rows(x.shape[0])
@@ -727,7 +755,6 @@ class Trainer:
         return res
 
     def _finish(self, m: _Member, seconds: float, start: tuple[int, int], gather: bool) -> TrainResult:
-        t = self.tcfg
         done = m.step >= self.total
         m.cfg.metadata["training_data"] = self._provenance(m)
         exported = None
