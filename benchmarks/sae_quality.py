@@ -160,10 +160,11 @@ def train_and_score(p: Problem, family: str, lr_mult: float, seed: int, a) -> di
 
 def objective(run: dict, max_dead: float | None) -> tuple:
     """What tuning maximises: the run's objective, but with `max_dead` set a run with more dead latents than
-    that ranks below every run within the bound (then by fewest dead), so a rate that buys reconstruction with
-    a dead dictionary is not picked. Synthetic runs record no dead fraction and are not bounded."""
+    that ranks below every run within the bound (then by fewest dead, then objective), so a rate that buys
+    reconstruction with a dead dictionary is not picked. Synthetic runs record no dead fraction and are not
+    bounded. sae_recipe_horizon.py tunes with it too (its objective is −ΔCE)."""
     over = max_dead is not None and run.get("dead", 0.0) > max_dead
-    return (not over, -run.get("dead", 0.0) if over else run["objective"])
+    return (not over, -run.get("dead", 0.0) if over else 0.0, run["objective"])
 
 
 # Arguments that only choose which runs happen or where output goes; every other argument shapes a run.

@@ -30,12 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 
 import torch
 
-from sae_quality import FAMILIES, family_train_config
+from sae_quality import FAMILIES, base_rate, family_train_config, objective, summarise
 from monoscope.errors import UserError
 from monoscope.evals.spliced import heldout_contexts, spliced_loss
 from monoscope.models import load
@@ -58,20 +57,11 @@ def train_and_splice(store, lm, cfg: SAEConfig, fam: str, mult: float, a, seed: 
     row = dict(recipe=fam, lr_mult=mult, lr=tc.lr, seed=seed, steps=a.steps, train_fvu=last.get("fvu"),
                dead=last.get("dead_frac"), dead_window_tokens=last.get("dead_window_tokens"),
                delta_ce=spl.delta_ce, kl=spl.kl_sae, recovered_vs_zero=spl.loss_recovered, heldout=where,
-               heldout_contexts=len(contexts), wall_s=seconds, load=os.getloadavg()[0])
+               heldout_contexts=len(contexts), wall_s=seconds, load=os.getloadavg()[0], objective=-spl.delta_ce)
     print(f"  {fam:<10} lr {tc.lr:.3g} (×{mult:g}) seed {seed}: training FVU {row['train_fvu']:.3f}, dead "
           f"{100 * row['dead']:.1f}%, held-out ΔCE {spl.delta_ce:.3f} nats (KL {spl.kl_sae:.3f}, CE recovered "
           f"{100 * spl.loss_recovered:.1f}%); {seconds:.0f} s at load {row['load']:.2f}", flush=True)
     return row
-
-
-def tuned(runs: list[dict], max_dead: float) -> tuple[dict, bool]:
-    """The development run that fixes a family's rate: lowest ΔCE with dead ≤ `max_dead`, else (flagged) the
-    run with the fewest dead latents."""
-    ok = [r for r in runs if r["dead"] <= max_dead]
-    if ok:
-        return min(ok, key=lambda r: r["delta_ce"]), True
-    return min(runs, key=lambda r: (r["dead"], r["delta_ce"])), False
 
 
 def main() -> None:
@@ -95,7 +85,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    recipes, rates, families = [], [], [f for f in a.families.split(",") if f]
+    recipes, families = [], [f for f in a.families.split(",") if f]
     try:
         rates = [float(x) for x in a.tune.split(",") if x]
         seeds = [int(x) for x in a.seeds.split(",") if x]
@@ -130,18 +120,17 @@ def main() -> None:
         print(f"== tuning {len(rates)} rates per family on seed {a.dev_seed} ({a.steps} steps of {a.batch} tokens; "
               f"ΔCE on {where_t}; dead ≤ {100 * a.max_dead:g}%)", flush=True)
         for fam in families:
-            base = family_train_config(fam, cfg, 1.0, a.steps, a.batch, a.dev_seed).lr
+            base = base_rate(fam, cfg.n_latents)
             tune = [train_and_splice(store, lm, cfg, fam, lr / base, a, a.dev_seed, tune_ctx, where_t) for lr in rates]
-            best, within = tuned(tune, a.max_dead)
+            # lowest ΔCE with dead ≤ --max-dead, else (flagged) the fewest dead: sae_quality's bounded objective
+            best = max(tune, key=lambda r: objective(r, a.max_dead))
+            within = objective(best, a.max_dead)[0]
             edge = " (at the edge of the grid)" if best["lr"] in (tune[0]["lr"], tune[-1]["lr"]) else ""
             note = "" if within else f" (no rate kept dead ≤ {100 * a.max_dead:g}%: the fewest dead)"
             print(f"  {fam:<10} tuned lr {best['lr']:.3g}{edge}{note}", flush=True)
             held = [train_and_splice(store, lm, cfg, fam, best["lr_mult"], a, s, report_ctx, where_r) for s in seeds]
             report["families"][fam] = {"tuned_lr": best["lr"], "within_dead_bound": within, "tuning": tune,
-                                       "heldout": held, "summary": {k: (statistics.mean(r[k] for r in held),
-                                                                        statistics.stdev(r[k] for r in held)
-                                                                        if len(held) > 1 else 0.0)
-                                                                    for k in REPORTED}}
+                                       "heldout": held, "summary": summarise(held, list(REPORTED))}
         print(f"\n  held-out seeds {a.seeds}, ΔCE on {where_r}; mean ± sd")
         print(f"  {'recipe':<10} {'tuned lr':>9} " + " ".join(f"{k:>18}" for k in REPORTED))
         for fam, b in report["families"].items():
